@@ -1,0 +1,82 @@
+"""`ipass validate`, `ipass render`, `ipass schema export`: dispatch to the catalog use cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.cli.context import options
+from reconciler.errors import ExitCode
+
+env_option = click.option(
+    "--env",
+    "environment",
+    metavar="ENV",
+    help="Environment from ipass.toml (default: its default_environment, normally sandbox).",
+)
+
+
+@click.command()
+@env_option
+def validate(environment: str | None) -> int:
+    """Check every catalog entry against every createTemplate rule.
+
+    Prints each problem on one line as `file:line:col: field: message [VENDOR_CODE]`,
+    then a count. Exits 0 when the catalog is clean, 1 otherwise. Needs no network
+    and no credentials.
+    """
+    from reconciler.usecases.catalog import load_catalog
+
+    result = load_catalog(options().project_dir, environment)
+    for problem in result.problems:
+        click.echo(str(problem))
+    if result.problems:
+        count = len(result.problems)
+        click.echo(f"{count} problem{'s' if count != 1 else ''} found")
+        return int(ExitCode.INVALID_INPUT)
+    click.echo(
+        f"ok: {len(result.entries)} entries from {result.files} files are valid "
+        f"for environment {result.environment}"
+    )
+    return int(ExitCode.OK)
+
+
+@click.command()
+@click.argument("keys", nargs=-1, metavar="[KEY]...")
+@env_option
+@click.option("--pretty", is_flag=True, help="Indent for reading (the bytes sent stay compact).")
+def render(keys: tuple[str, ...], environment: str | None, pretty: bool) -> int:
+    """Print the exact createTemplate request bodies apply would send.
+
+    One JSON object keyed by catalog key (all entries, or the KEYs given). Each body is
+    canonical JSON: sorted keys, no spaces, UTF-8; dates are epoch milliseconds.
+    """
+    from reconciler.usecases.catalog import bodies_json, render_bodies
+
+    bodies = render_bodies(options().project_dir, environment, keys)
+    click.echo(bodies_json(bodies, pretty=pretty))
+    return int(ExitCode.OK)
+
+
+@click.group()
+def schema() -> None:
+    """JSON Schemas that give catalog authors completion and checks in their editor."""
+
+
+@schema.command("export")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to write to (default: schemas/ in the project).",
+)
+def export(out: Path | None) -> int:
+    """Write the JSON Schemas of catalog files into schemas/."""
+    from reconciler.usecases.schemas import export_schemas
+
+    project_dir = options().project_dir
+    for path in export_schemas(out if out is not None else project_dir / "schemas"):
+        click.echo(f"wrote {path}")
+    return int(ExitCode.OK)
+

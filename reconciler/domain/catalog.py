@@ -1,0 +1,363 @@
+"""The catalog: YAML files in, validated createTemplate contents out, every problem located.
+
+Layout (all optional but `templates/`):
+
+    catalog/vars.yaml            shared variables (plain data, never rendered)
+    catalog/vars.<env>.yaml      per-environment overrides of those variables
+    catalog/defaults.yaml        createTemplate fields every entry inherits (rendered per entry)
+    catalog/macros/*.j2          Jinja macros, callable by name in any value
+    catalog/templates/**.yaml    one template per file; the file's stem is its key
+
+YAML is parsed strictly first; then each string value is rendered in the sandbox; then the
+result is validated against the vendor's createTemplate rules. Nothing is rendered twice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from reconciler.domain.problems import FieldPath, Problem, format_field_path
+from reconciler.domain.templating import PlainData, Renderer, TemplateProblem, needs_rendering
+from reconciler.domain.vendor.rules import Violation, check_template_content
+from reconciler.domain.vendor.template import TemplateContent
+from reconciler.domain.yamlsafe import YamlDocument, YamlError, load_yaml_file
+
+META_KEYS: Final = frozenset({"key", "vars", "for_each"})
+CONTEXT_NAMES: Final = frozenset({"environment", "key", "each"})
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ITEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/+-]{0,63}$")
+_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+YAML_SUFFIXES: Final = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One template as the catalog describes it, validated."""
+
+    key: str
+    file: str
+    line: int
+    content: TemplateContent
+
+
+@dataclass(frozen=True)
+class SharedInputs:
+    """What every catalog file is rendered with: loaded once per run."""
+
+    environment: str
+    variables: Mapping[str, PlainData]
+    defaults: YamlDocument | None
+    now_ms: int
+    published: frozenset[str]
+
+
+@dataclass
+class LoadedCatalog:
+    entries: list[CatalogEntry] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    # Every key a file defines, valid or not, so duplicates are caught even in broken files.
+    keys: list[tuple[str, str]] = field(default_factory=list)
+
+
+def display(path: Path, root: Path) -> str:
+    """A path as users see it: relative to the project, control characters escaped."""
+    try:
+        text = str(path.relative_to(root))
+    except ValueError:
+        text = str(path)
+    if any(ord(c) < 32 or c == "\x7f" for c in text):
+        text = text.encode("unicode_escape").decode("ascii")
+    return text
+
+
+def template_files(catalog_dir: Path, root: Path) -> tuple[list[Path], list[Problem]]:
+    """Every template file, sorted; symlinks that leave the catalog are refused."""
+    base = catalog_dir / "templates"
+    found: list[Path] = []
+    problems: list[Problem] = []
+    if not base.is_dir():
+        return found, [
+            Problem(display(base, root), 1, 1, "", "no templates folder; create it and add files")
+        ]
+    inside = catalog_dir.resolve()
+    for folder, dirs, files in os.walk(base):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if name.startswith(".") or not name.endswith(YAML_SUFFIXES):
+                continue
+            if path.is_symlink() and not path.resolve().is_relative_to(inside):
+                problems.append(
+                    Problem(display(path, root), 1, 1, "", "symlink points outside the catalog")
+                )
+                continue
+            found.append(path)
+    return found, problems
+
+
+def load_mapping(path: Path, root: Path) -> YamlDocument | None:
+    """An optional YAML file whose top level must be a mapping (or empty)."""
+    if not path.exists():
+        return None
+    document = load_yaml_file(path, path=display(path, root))
+    if document.data is not None and not isinstance(document.data, dict):
+        raise YamlError(document.path, 1, 1, "the top level must be a mapping of names to values")
+    return document
+
+
+def load_variables(catalog_dir: Path, root: Path, environment: str) -> dict[str, PlainData]:
+    """`vars.yaml` overlaid with `vars.<environment>.yaml`."""
+    merged: dict[str, PlainData] = {}
+    for name in ("vars.yaml", f"vars.{environment}.yaml"):
+        document = load_mapping(catalog_dir / name, root)
+        if document is None or not isinstance(document.data, dict):
+            continue
+        for var, value in document.data.items():
+            _check_var_name(document, (var,), var)
+            merged[var] = value
+    return merged
+
+
+def load_macros(catalog_dir: Path, root: Path) -> dict[str, str]:
+    sources: dict[str, str] = {}
+    folder = catalog_dir / "macros"
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.j2")):
+            try:
+                sources[display(path, root)] = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                raise YamlError(display(path, root), 1, 1, f"cannot read: {error}") from None
+    return sources
+
+
+def _check_var_name(document: YamlDocument, path: FieldPath, name: str) -> None:
+    if not _VAR.match(name) or name in CONTEXT_NAMES:
+        where = document.position_of(path)
+        raise YamlError(
+            document.path,
+            where.line,
+            where.column,
+            f"variable name {name!r} is not allowed: use letters, digits and _, "
+            f"not one of {', '.join(sorted(CONTEXT_NAMES))}",
+        )
+
+
+def load_file(path: str, document: YamlDocument, shared: SharedInputs, renderer: Renderer) -> LoadedCatalog:
+    """One template file: zero or more entries (for_each), or its problems."""
+    out = LoadedCatalog()
+    data = document.data
+    if not isinstance(data, dict) or not data:
+        out.problems.append(Problem(path, 1, 1, "", "a template file must be a mapping of fields"))
+        return out
+    base_key = _base_key(path, document, out.problems)
+    entry_vars = _entry_vars(document, out.problems, renderer)
+    items = _items(document, out.problems)
+    if out.problems or base_key is None:
+        return out
+    content = {k: v for k, v in data.items() if k not in META_KEYS}
+    for item_key, each in items:
+        key = base_key if item_key is None else f"{base_key}[{item_key}]"
+        out.keys.append((key, path))
+        context: dict[str, PlainData] = {**shared.variables, **entry_vars}
+        context.update(environment=shared.environment, key=key)
+        if each is not None:
+            context["each"] = each
+        entry = _render_entry(key, content, document, shared, renderer, context, out.problems)
+        if entry is not None:
+            _validate(key, entry, document, shared, out)
+    return out
+
+
+def _base_key(path: str, document: YamlDocument, problems: list[Problem]) -> str | None:
+    assert isinstance(document.data, dict)
+    key = document.data.get("key", Path(path).stem)
+    if not isinstance(key, str) or not _KEY.match(key):
+        where = document.position_of(("key",))
+        problems.append(
+            Problem(
+                path, where.line, where.column, "key",
+                f"{key!r} is not a valid key: 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit (rename the file or set `key:`)",
+            )
+        )
+        return None
+    return key
+
+
+def _entry_vars(document: YamlDocument, problems: list[Problem], renderer: Renderer) -> dict[str, PlainData]:
+    assert isinstance(document.data, dict)
+    raw = document.data.get("vars", {})
+    if not isinstance(raw, dict):
+        where = document.position_of(("vars",))
+        problems.append(Problem(document.path, where.line, where.column, "vars", "must be a mapping"))
+        return {}
+    for name in raw:
+        try:
+            _check_var_name(document, ("vars", name), name)
+        except YamlError as error:
+            problems.append(Problem(document.path, error.line, error.column, f"vars.{name}", error.message))
+        if name in renderer.reserved_names:
+            where = document.position_of(("vars", name))
+            problems.append(
+                Problem(document.path, where.line, where.column, f"vars.{name}",
+                        f"{name!r} is the name of a macro; choose another variable name")
+            )
+    return raw
+
+
+def _items(document: YamlDocument, problems: list[Problem]) -> list[tuple[str | None, PlainData]]:
+    """(item key, `each`) pairs: one (None, None) when the file has no for_each."""
+    assert isinstance(document.data, dict)
+    if "for_each" not in document.data:
+        return [(None, None)]
+    raw = document.data["for_each"]
+    pairs: list[tuple[str, PlainData]] = []
+    if isinstance(raw, list):
+        for index, item in enumerate(raw):
+            if isinstance(item, bool) or not isinstance(item, str | int):
+                _item_problem(document, ("for_each", index), problems,
+                              "list items must be text or whole numbers; use a mapping for richer items")
+                continue
+            pairs.append((str(item), {"key": str(item), "value": item}))
+    elif isinstance(raw, dict):
+        pairs = [(k, {"key": k, "value": v}) for k, v in raw.items()]
+    else:
+        _item_problem(document, ("for_each",), problems, "must be a list or a mapping")
+        return []
+    if not pairs and not problems:
+        _item_problem(document, ("for_each",), problems, "is empty: it would produce no entries")
+    for name, _ in pairs:
+        if not _ITEM.match(name):
+            _item_problem(document, ("for_each", name), problems,
+                          f"{name!r} cannot be part of a key: 1-64 letters, digits, spaces or ._:/+-")
+    return [(name, each) for name, each in pairs]
+
+
+def _item_problem(document: YamlDocument, loc: FieldPath, problems: list[Problem], message: str) -> None:
+    where = document.position_of(loc)
+    problems.append(Problem(document.path, where.line, where.column, format_field_path(loc), message))
+
+
+def _render_entry(
+    key: str,
+    content: dict[str, PlainData],
+    document: YamlDocument,
+    shared: SharedInputs,
+    renderer: Renderer,
+    context: Mapping[str, PlainData],
+    problems: list[Problem],
+) -> dict[str, PlainData] | None:
+    before = len(problems)
+    rendered = _render_tree(content, (), document, renderer, context, key, problems)
+    defaults: PlainData = {}
+    if shared.defaults is not None and shared.defaults.data is not None:
+        defaults = _render_tree(shared.defaults.data, (), shared.defaults, renderer, context, key, problems)
+    if len(problems) > before:
+        return None
+    merged = _merge(defaults, rendered)
+    assert isinstance(merged, dict)
+    return merged
+
+
+def _render_tree(
+    value: PlainData,
+    path: FieldPath,
+    document: YamlDocument,
+    renderer: Renderer,
+    context: Mapping[str, PlainData],
+    key: str,
+    problems: list[Problem],
+) -> PlainData:
+    if isinstance(value, str):
+        if not needs_rendering(value):
+            return value
+        try:
+            return renderer.render(value, context)
+        except TemplateProblem as error:
+            problems.append(_template_problem(document, path, error, key))
+            return None
+    if isinstance(value, dict):
+        return {
+            k: _render_tree(v, (*path, k), document, renderer, context, key, problems)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _render_tree(v, (*path, i), document, renderer, context, key, problems)
+            for i, v in enumerate(value)
+        ]
+    return value
+
+
+def _template_problem(document: YamlDocument, path: FieldPath, error: TemplateProblem, key: str) -> Problem:
+    source = document.strings.get(path)
+    if source is None:
+        where = document.position_of(path)
+        line, column = where.line, where.column
+    else:
+        block = source.style in ("|", ">")
+        line = source.position.line + error.line - 1 + (1 if block else 0)
+        column = source.position.column if block else source.position.column
+        if error.column is not None:
+            if error.line == 1 and not block:
+                column = source.position.column + error.column - 1 + (1 if source.style else 0)
+            else:
+                column = error.column
+    where_key = "" if "[" not in key else f" (entry {key})"
+    return Problem(document.path, line, column, format_field_path(path), f"{error.message}{where_key}")
+
+
+def _merge(base: PlainData, override: PlainData) -> PlainData:
+    """Defaults under the entry: mappings merge key by key, anything else is replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for k, v in override.items():
+            merged[k] = _merge(base[k], v) if k in base else v
+        return merged
+    return override
+
+
+def _validate(key: str, content: dict[str, PlainData], document: YamlDocument,
+              shared: SharedInputs, out: LoadedCatalog) -> None:
+    now = None if key in shared.published else shared.now_ms
+    checked = check_template_content(content, now_ms=now)
+    for violation in checked.violations:
+        out.problems.append(_violation_problem(violation, document, shared.defaults, key))
+    if checked.value is not None and not checked.violations:
+        out.entries.append(CatalogEntry(key, document.path, 1, checked.value))
+
+
+def _violation_problem(violation: Violation, document: YamlDocument,
+                       defaults: YamlDocument | None, key: str) -> Problem:
+    where_doc = document
+    if defaults is not None and _depth(defaults, violation.loc) > _depth(document, violation.loc):
+        where_doc = defaults
+    where = where_doc.position_of(violation.loc)
+    suffix = "" if "[" not in key else f" (entry {key})"
+    return Problem(where_doc.path, where.line, where.column, format_field_path(violation.loc),
+                   f"{violation.message}{suffix}", str(violation.code))
+
+
+def _depth(document: YamlDocument, loc: FieldPath) -> int:
+    """How much of `loc` the document itself spells out (defaults win only where deeper)."""
+    for size in range(len(loc), 0, -1):
+        if loc[:size] in document.positions:
+            return size
+    return 0
+
+
+def iter_duplicate_keys(keys: list[tuple[str, str]]) -> Iterator[Problem]:
+    """Keys are identities at AlipayHK: two files may never claim the same one."""
+    first: dict[str, str] = {}
+    for key, file in keys:
+        if key in first:
+            yield Problem(file, 1, 1, "key",
+                          f"duplicate key {key!r}: also defined in {first[key]}; "
+                          "rename one file or set a different `key:`")
+        else:
+            first[key] = file

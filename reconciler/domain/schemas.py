@@ -1,0 +1,90 @@
+"""JSON Schemas for catalog files, generated from the vendor models (editor completion)."""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+from reconciler.domain.vendor.rules import template_json_schema
+
+SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
+_JINJA_STRING: Final = {"type": "string", "pattern": r"\{\{", "description": "a Jinja expression"}
+_DATE_FORMS: Final = [
+    {"type": "integer", "description": "epoch milliseconds"},
+    {"type": "string", "format": "date-time", "description": "ISO-8601 with offset"},
+    {"type": "string", "format": "date", "description": "a date: midnight in Hong Kong"},
+]
+_DATE_FIELDS: Final = ("startDate", "endDate")
+
+
+def _allow_jinja(node: object) -> object:
+    """Any non-text leaf may also be written as `{{ expression }}` in the catalog."""
+    if isinstance(node, list):
+        return [_allow_jinja(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    updated = {key: _allow_jinja(value) for key, value in node.items()}
+    if updated.get("type") in ("integer", "number", "boolean", "array"):
+        return {"anyOf": [updated, _JINJA_STRING]}
+    return updated
+
+
+def catalog_template_schema() -> dict[str, object]:
+    base = template_json_schema()
+    properties = dict(base.get("properties", {}))  # type: ignore[call-overload]
+    for name in _DATE_FIELDS:
+        if name in properties:
+            properties[name] = {"anyOf": [*_DATE_FORMS, _JINJA_STRING]}
+    properties["key"] = {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        "description": "The entry's identity; defaults to the file name without .yaml.",
+    }
+    properties["vars"] = {"type": "object", "description": "Variables for this entry only."}
+    properties["for_each"] = {
+        "description": "Expand this file into one entry per item; keys become name[item].",
+        "anyOf": [
+            {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1},
+            {"type": "object", "minProperties": 1},
+        ],
+    }
+    schema = dict(base)
+    schema["properties"] = properties
+    schema = _allow_jinja(schema)
+    assert isinstance(schema, dict)
+    schema["$schema"] = SCHEMA_DIALECT
+    schema["title"] = "ipass catalog template (catalog/templates/*.yaml)"
+    schema.pop("required", None)  # defaults.yaml may supply any field
+    return schema
+
+
+def catalog_defaults_schema() -> dict[str, object]:
+    schema = catalog_template_schema()
+    properties = dict(schema["properties"])  # type: ignore[call-overload]
+    for meta in ("key", "vars", "for_each"):
+        properties.pop(meta)
+    schema["properties"] = properties
+    schema["title"] = "ipass catalog defaults (catalog/defaults.yaml)"
+    return schema
+
+
+def catalog_vars_schema() -> dict[str, object]:
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "title": "ipass catalog variables (catalog/vars.yaml, catalog/vars.<env>.yaml)",
+        "type": "object",
+        "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
+        "description": "Plain data available by name in every Jinja expression.",
+    }
+
+
+SCHEMAS: Final = {
+    "catalog-template.schema.json": catalog_template_schema,
+    "catalog-defaults.schema.json": catalog_defaults_schema,
+    "catalog-vars.schema.json": catalog_vars_schema,
+}
+
+
+def schema_text(schema: dict[str, object]) -> str:
+    """Deterministic: sorted keys, two-space indent, trailing newline (readable git diffs)."""
+    return json.dumps(schema, ensure_ascii=False, sort_keys=True, indent=2) + "\n"

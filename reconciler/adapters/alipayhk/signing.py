@@ -99,9 +99,13 @@ def java_urlencode(text: str) -> str:
     return quote_plus(text, safe="*").replace("~", "%7E")
 
 
+# URLEncoder on standard base64 only ever touches these three characters.
+_BASE64_URLENCODE = str.maketrans({"+": "%2B", "/": "%2F", "=": "%3D"})
+
+
 def format_signature_header(algorithm: str, key_version: int | None, signature: bytes) -> str:
     """The no-space form of the vendor samples; `keyVersion` omitted means 'latest'."""
-    encoded = java_urlencode(base64.b64encode(signature).decode("ascii"))
+    encoded = base64.b64encode(signature).decode("ascii").translate(_BASE64_URLENCODE)
     version = "" if key_version is None else f"keyVersion={key_version},"
     return f"algorithm={algorithm},{version}signature={encoded}"
 

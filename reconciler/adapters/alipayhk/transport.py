@@ -277,6 +277,8 @@ def _read_body(
                 http_status=status,
             )
         chunks.append(chunk)
+        if total == declared:
+            break  # complete: urllib3 has already handed the connection back to the pool
     if declared is not None and total != declared:
         raise TruncatedResponse(
             context,

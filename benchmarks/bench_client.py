@@ -1,0 +1,213 @@
+"""Throughput and client CPU of signed, verified createPass calls over loopback.
+
+    python benchmarks/bench_client.py [--requests N]
+
+A minimal werkzeug server runs in a separate process (so `time.process_time` here measures the
+client alone). It verifies nothing and signs every response with the platform key, so the
+client's response verification is real. Next to the client figures, the same run measures the
+floors: one RSA-2048 sign plus one verify, and a plain unsigned `requests` POST of the same body
+to the same server. The ratio client CPU / (sign + verify + plain POST) should stay <= 1.2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+
+import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from reconciler.adapters.alipayhk.client import AlipayClient, ClientConfig
+from reconciler.adapters.alipayhk.signing import (
+    RsaSha256Signer,
+    content_to_sign,
+    parse_signature_header,
+    sign_content,
+)
+from reconciler.adapters.alipayhk.transport import make_session
+from reconciler.domain.vendor.endpoints import CREATE_PASS_PATH
+
+CLIENT_ID = "4Q5Y8W0WSG45P907917"
+BODY = (
+    '{"merchantId":"2160120041113167","userId":"2160220037090534",'
+    '"templateCode":"22024112800135606000000001424755","bizSerialId":"order-0001",'
+    '"bizSerialType":"OUT_PLAT_FORM","startDate":1767225600000,"endDate":1798761599000,'
+    '"bizCreate":1767225600000,"type":"TICKET","product":"PASS",'
+    '"codeInfo":{"$codemsg$":"1","$codevalue$":"1"},'
+    '"dataInfo":{"$address_zh_HK$":"香港中環皇后大道中1號",'
+    '"$address_en_US$":"1 Queen\'s Road Central"}}'
+).encode()
+RESPONSE = (
+    b'{"result":{"resultCode":"SUCCESS","resultMessage":"success","resultStatus":"S"},'
+    b'"passId":"2026112319027102160530200000039"}'
+)
+
+
+# -- the server process --------------------------------------------------------------------
+
+
+def serve(platform_pem: bytes, report: Connection) -> None:
+    import logging  # noqa: PLC0415
+
+    from werkzeug.serving import make_server  # noqa: PLC0415
+    from werkzeug.wrappers import Request, Response  # noqa: PLC0415
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    key = serialization.load_pem_private_key(platform_pem, None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    signer = RsaSha256Signer(key)
+    cache: dict[tuple[str, str, str], str] = {}  # one RSA operation per second per path
+
+    @Request.application
+    def app(request: Request) -> Response:
+        request.get_data()
+        client_id = request.headers.get("Client-Id", "")
+        moment = datetime.now(UTC).isoformat(timespec="seconds")
+        cache_key = (moment, request.path, client_id)
+        signature = cache.get(cache_key)
+        if signature is None:
+            content = content_to_sign(request.path, client_id, moment, RESPONSE)
+            signature = cache[cache_key] = sign_content(signer, 1, content)
+        headers = {"Response-Time": moment, "Signature": signature, "Tracer-Id": "bench"}
+        return Response(RESPONSE, headers=headers, content_type="application/json; charset=UTF-8")
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    report.send(server.server_port)
+    server.serve_forever()
+
+
+# -- measurements --------------------------------------------------------------------------
+
+
+def cpu_and_wall(work: Callable[[], None], count: int) -> tuple[float, float]:
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(count):
+        work()
+    return (time.process_time() - cpu) / count, time.perf_counter() - wall
+
+
+def floor_sign_verify(merchant: rsa.RSAPrivateKey, platform: rsa.RSAPrivateKey, n: int) -> float:
+    content = content_to_sign(CREATE_PASS_PATH, CLIENT_ID, "2026-11-23T10:00:00+08:00", BODY)
+    response_content = content_to_sign(
+        CREATE_PASS_PATH, CLIENT_ID, "2026-11-23T10:00:01+08:00", RESPONSE
+    )
+    response_sig = parse_signature_header(
+        sign_content(RsaSha256Signer(platform), 1, response_content)
+    ).signature
+    public = platform.public_key()
+
+    def once() -> None:
+        merchant.sign(content, padding.PKCS1v15(), hashes.SHA256())
+        public.verify(response_sig, response_content, padding.PKCS1v15(), hashes.SHA256())
+
+    return cpu_and_wall(once, n)[0]
+
+
+def floor_plain_post(url: str, n: int) -> float:
+    with requests.Session() as session:
+        session.trust_env = False
+
+        def once() -> None:
+            response = session.post(
+                url, data=BODY, headers={"Content-Type": "application/json; charset=UTF-8"}
+            )
+            assert response.status_code == 200
+            assert response.content == RESPONSE
+
+        once()
+        return cpu_and_wall(once, n)[0]
+
+
+def run_client(client: AlipayClient, n: int, workers: int) -> tuple[float, float]:
+    """Requests per second and client CPU seconds per request."""
+    counter = iter(range(10**9))
+
+    def once(_: int = 0) -> None:
+        assert client.create_pass(BODY, biz_serial_id=f"order-{next(counter)}").pass_id
+
+    once()
+    cpu, wall = time.process_time(), time.perf_counter()
+    if workers == 1:
+        for _ in range(n):
+            once()
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(once, range(n)))
+    return n / (time.perf_counter() - wall), (time.process_time() - cpu) / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=400, help="calls per measurement")
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds; best kept")
+    args = parser.parse_args()
+    n: int = args.requests
+
+    merchant = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # once per process
+    platform = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    platform_pem = platform.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    context = mp.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    server = context.Process(target=serve, args=(platform_pem, send), daemon=True)
+    server.start()
+    try:
+        port = receive.recv()
+        base_url = f"http://127.0.0.1:{port}"
+        config = ClientConfig(
+            base_url=base_url,
+            client_id=CLIENT_ID,
+            key_version=1,
+            signer=RsaSha256Signer(merchant),
+            platform_public_key=platform.public_key(),
+        )
+        # Short interleaved blocks, best of each: other load on the machine only adds time, and
+        # interleaving exposes the client and its floors to the same conditions.
+        block = max(20, n // args.rounds)
+        sign_verify = plain = float("inf")
+        best: dict[int, tuple[float, float]] = {}
+        clients = {w: AlipayClient(config, make_session(workers=w)) for w in (1, 8, 32)}
+        try:
+            for _ in range(args.rounds):
+                sign_verify = min(sign_verify, floor_sign_verify(merchant, platform, block))
+                plain = min(plain, floor_plain_post(base_url + CREATE_PASS_PATH, block))
+                for workers, client in clients.items():
+                    rps, cpu = run_client(client, block if workers == 1 else n, workers)
+                    old_rps, old_cpu = best.get(workers, (0.0, float("inf")))
+                    best[workers] = (max(rps, old_rps), min(cpu, old_cpu))
+        finally:
+            for client in clients.values():
+                client.close()
+        rows = [(workers, *best[workers]) for workers in (1, 8, 32)]
+    finally:
+        server.terminate()
+        server.join()
+
+    floor = sign_verify + plain
+    print(f"requests: {n} per concurrent run, {max(20, n // args.rounds)} per sequential block,")
+    print(f"          {args.rounds} interleaved rounds, best of each kept")
+    print("server: werkzeug in a separate process; it closes every connection, so each call")
+    print("        (client and plain floor alike) includes a TCP connect over loopback")
+    print(f"floor  RSA-2048 sign + verify        : {sign_verify * 1e6:8.0f} us CPU")
+    print(f"floor  plain requests POST           : {plain * 1e6:8.0f} us CPU")
+    print(f"floor  sum                           : {floor * 1e6:8.0f} us CPU")
+    for workers, rps, cpu in rows:
+        label = "sequential" if workers == 1 else f"{workers} workers"
+        print(
+            f"client {label:<12} {rps:8.0f} req/s   {cpu * 1e6:8.0f} us CPU/req   "
+            f"ratio {cpu / floor:5.2f}x"
+        )
+    sequential_ratio = rows[0][2] / floor
+    verdict = "ok" if sequential_ratio <= 1.2 else "ABOVE the 1.2x aim"
+    print(f"client CPU per signed call / floor (sequential): {sequential_ratio:.2f}x ({verdict})")
+
+
+if __name__ == "__main__":
+    main()

@@ -245,7 +245,10 @@ class SignedClient:
         plain = response.content
         if "Encrypt" in response.headers:
             plain = decrypt_body(plain, response.headers["Encrypt"], self.key)
-        data = json.loads(plain) if response.status_code == 200 else {}
+        signed_json = "Encrypt" in response.headers or response.headers.get(
+            "Content-Type", ""
+        ).startswith("application/json")
+        data = json.loads(plain) if signed_json else {}
         return Answer(response.status_code, response.headers, response.content, verified, data)
 
     def create_template(self, body: Mapping[str, Any], **options: Any) -> Answer:

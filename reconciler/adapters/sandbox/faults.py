@@ -16,7 +16,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated, Final, Literal, Self
+from typing import Annotated, Final, Self
 
 from pydantic import (
     BaseModel,
@@ -57,6 +57,7 @@ _OUTCOMES: Final = frozenset(
     }
 )
 _NEEDS_SECONDS: Final = frozenset({FaultKind.LATENCY, FaultKind.SLOW_AFTER_COMMIT})
+_RATE_LIMIT_STATUSES: Final = (200, 429)
 _MAY_COMMIT: Final = frozenset({FaultKind.UNKNOWN_EXCEPTION, FaultKind.HTTP_500})
 
 
@@ -81,8 +82,8 @@ class FaultRule(BaseModel):
         default=False,
         description="unknown_exception and http_500: do the work first (the create happened).",
     )
-    http_status: Literal[200, 429] = Field(
-        default=200, description="rate_limit only: the HTTP status of the answer."
+    http_status: int = Field(
+        default=200, description="rate_limit only: the HTTP status of the answer (200 or 429)."
     )
 
     @field_validator("path")
@@ -101,6 +102,8 @@ class FaultRule(BaseModel):
             raise ValueError(f"{self.kind} needs seconds > 0")
         if self.after_commit and self.kind not in _MAY_COMMIT:
             raise ValueError("after_commit applies to unknown_exception and http_500 only")
+        if self.http_status not in _RATE_LIMIT_STATUSES:
+            raise ValueError("http_status must be 200 or 429")
         if self.http_status != 200 and self.kind is not FaultKind.RATE_LIMIT:
             raise ValueError("http_status applies to rate_limit only")
         return self
@@ -113,10 +116,7 @@ class FaultRule(BaseModel):
         for pair in filter(None, (p.strip() for p in rest.split(","))):
             key, equals, value = pair.partition("=")
             if not equals:
-                raise SandboxError(
-                    f"fault {text!r}: {pair!r} is not key=value",
-                    hint="write faults as KIND[:key=value,...], e.g. unknown_exception:rate=0.5",
-                )
+                raise SandboxError(f"fault {text!r}: {pair!r} is not key=value", hint=_FAULT_HINT)
             fields[key.strip()] = value.strip()
         try:
             return cls.model_validate(fields)
@@ -141,7 +141,9 @@ class FaultPlan(BaseModel):
 
 
 _FAULT_HINT: Final = (
-    "kinds: " + ", ".join(k.value for k in FaultKind) + "; keys: rate, path, count, seconds, "
+    "write KIND[:key=value,...], e.g. unknown_exception:rate=0.5,path=createPass; kinds: "
+    + ", ".join(k.value for k in FaultKind)
+    + "; keys: rate, path, count, seconds, "
     "after_commit, http_status"
 )
 

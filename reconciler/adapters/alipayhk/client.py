@@ -308,7 +308,8 @@ class AlipayClient:
             raise MalformedResponse(
                 context, detail=str(exc), tracer_id=tracer_id, http_status=status
             ) from None
-        retry_after = parse_retry_after(raw.headers.get("Retry-After"), self._clock())
+        retry_header = raw.headers.get("Retry-After")
+        retry_after = parse_retry_after(retry_header, self._clock()) if retry_header else None
         raise_for_result(
             envelope, context, tracer_id=tracer_id, http_status=status, retry_after=retry_after
         )

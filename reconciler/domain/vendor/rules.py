@@ -1,0 +1,296 @@
+"""The public entry points: check a template or pass body, get every violation with its code.
+
+The catalog validator (plan time) and the sandbox (server side) both call these, so a rule gives
+the same vendor result code in both places. Field rules come from the models (pydantic errors,
+converted here); rules that span fields (section 5) run on the raw input, each only where the
+fields it reads are themselves valid, so one mistake is reported once and all are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
+
+from reconciler.domain.vendor import limits as lim
+from reconciler.domain.vendor.codes import (
+    Loc,
+    ResultCode,
+    Violation,
+    field_hint,
+    shown,
+    suggest,
+    violations_of,
+)
+from reconciler.domain.vendor.dates import END_MS, MIN_MS, format_hk, to_epoch_millis
+from reconciler.domain.vendor.passes import DATA_INFO_MODELS, PassRequest
+from reconciler.domain.vendor.template import (
+    CODE_STANDARDS_BY_CODE_TYPE,
+    PRODUCTS_BY_TYPE,
+    PassExtInfo,
+    TemplateContent,
+    TemplateRequest,
+)
+
+__all__ = [
+    "Checked",
+    "Violation",
+    "check_pass_request",
+    "check_template_content",
+    "check_template_request",
+    "template_json_schema",
+]
+
+Code = ResultCode
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Checked(Generic[T]):
+    """The validated model when nothing is wrong (`value` is None otherwise), and every problem."""
+
+    value: T | None
+    violations: tuple[Violation, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def _from_pydantic(
+    data: object, model: type[T], dynamic: Mapping[str, type[BaseModel]]
+) -> tuple[T | None, list[Violation]]:
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        return None, violations_of(exc, model, dynamic)
+
+
+# --- cross-field rules (section 5) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Input:
+    """The raw body, read only where no field error touches the location."""
+
+    data: dict[str, object]
+    broken: tuple[Loc, ...]
+
+    def valid(self, *loc: str) -> object:
+        for bad in self.broken:
+            shared = min(len(bad), len(loc))
+            if bad[:shared] == loc[:shared]:
+                return None
+        return self._at(loc)
+
+    def given(self, *loc: str) -> bool:
+        return self._at(loc) is not None
+
+    def _at(self, loc: tuple[str, ...]) -> object:
+        value: object = self.data
+        for part in loc:
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+    def date(self, key: str) -> int | None:
+        value = self.valid(key)
+        try:
+            return None if value is None else to_epoch_millis(value)
+        except PydanticCustomError:  # cannot happen for a valid field; never raise
+            return None
+
+
+def _when(ms: int) -> str:
+    return format_hk(ms) if MIN_MS <= ms < END_MS else f"{ms} ms"
+
+
+def _type_and_product(body: _Input) -> Iterator[Violation]:
+    kind, product = body.valid("type"), body.valid("product")
+    allowed = PRODUCTS_BY_TYPE.get(kind) if isinstance(kind, str) else None
+    if allowed and isinstance(product, str) and product not in allowed:
+        message = f"{product!r} is not allowed with type {kind}; use one of {', '.join(allowed)}"
+        yield Violation(("product",), message, Code.PARAM_ILLEGAL)
+
+
+def _code_standard(body: _Input) -> Iterator[Violation]:
+    code_type, standard = body.valid("codeType"), body.valid("codeStandard")
+    allowed = CODE_STANDARDS_BY_CODE_TYPE.get(code_type) if isinstance(code_type, str) else None
+    if allowed and isinstance(standard, str) and standard not in allowed:
+        message = (
+            f"{shown(standard)} is not allowed with codeType {code_type}; "
+            f"use one of {', '.join(allowed)}"
+        )
+        yield Violation(("codeStandard",), message, Code.PARAM_ILLEGAL)
+
+
+# (field, value, fields it makes required) - 5.3
+_REQUIRED_WHEN: Final = (
+    ("type", "COUPON", ("stock", "orderPageLink", "exposure")),
+    ("product", "PASS", ("orderPageLink", "detailLink", "exposure", "passExtInfo")),
+    ("product", "MOVIE", ("orderPageLink", "detailLink", "exposure", "passExtInfo")),
+)
+
+
+def _conditionally_required(body: _Input) -> Iterator[Violation]:
+    reported: set[str] = set()
+    for field, value, required in _REQUIRED_WHEN:
+        if body.valid(field) != value:
+            continue
+        for name in required:
+            if not body.given(name) and name not in reported:
+                reported.add(name)
+                hint = field_hint(TemplateContent, name)
+                message = f"required when {field} is {value}; {hint}"
+                yield Violation((name,), message, Code.PARAM_ILLEGAL)
+
+
+def _button_url(body: _Input) -> Iterator[Violation]:
+    if body.valid("button", "btnType") == "usage" and not body.given("button", "btnUrl"):
+        message = "required when btnType is usage; an alipayhk:// or https:// URL"
+        yield Violation(("button", "btnUrl"), message, Code.PASS_TEMPLATE_BTN_URL_ILLEGAL)
+
+
+def _amounts(body: _Input) -> Iterator[Violation]:
+    current, original = body.valid("currentAmountCent"), body.valid("originalAmountCent")
+    if isinstance(current, int) and isinstance(original, int) and current > original:
+        message = f"must not exceed originalAmountCent ({original}), not {current}"
+        yield Violation(("currentAmountCent",), message, Code.PARAM_ILLEGAL)
+
+
+_COUPON_ALIASES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        text.casefold(): code
+        for code, names in lim.COUPON_CATEGORIES.items()
+        for text in (code, *names)
+    }
+)
+_TICKET_CATEGORY: Final = (
+    f"a ticket category code ({lim.TICKET_CATEGORY_CODE_DIGITS} digits, e.g. 0002000100020009)"
+    f" or a label of at most {lim.TICKET_CATEGORY_MAX} characters"
+)
+
+
+def _category_problem(kind: object, category: str) -> str | None:
+    if kind == "COUPON" and category not in lim.COUPON_CATEGORIES:
+        guess = _COUPON_ALIASES.get(category.casefold()) or suggest(category, lim.COUPON_CATEGORIES)
+        hint = (
+            f"did you mean {guess!r}?"
+            if guess
+            else f"use one of {', '.join(lim.COUPON_CATEGORIES)}"
+        )
+        return f"{shown(category)} is not a coupon category; {hint}"
+    if kind == "TICKET" and not (
+        category.strip() and lim.vendor_length(category) <= lim.TICKET_CATEGORY_MAX
+    ):
+        return f"must be {_TICKET_CATEGORY}"
+    return None
+
+
+def _categories(body: _Input) -> Iterator[Violation]:
+    kind, categories = body.valid("type"), body.valid("categories")
+    for index, category in enumerate(categories if isinstance(categories, list) else ()):
+        problem = _category_problem(kind, category) if isinstance(category, str) else None
+        if problem is not None:
+            yield Violation(("categories", index), problem, Code.PARAM_ILLEGAL)
+
+
+def _biz_mids(body: _Input) -> Iterator[Violation]:
+    if body.valid("type") == "TICKET" and body.given("bizMids"):
+        yield Violation(
+            ("bizMids",), "only allowed when type is COUPON; remove it", Code.PARAM_ILLEGAL
+        )
+
+
+def _dates(body: _Input, now_ms: int | None) -> Iterator[Violation]:
+    start, end = body.date("startDate"), body.date("endDate")
+    if start is not None and now_ms is not None and start < now_ms:
+        message = f"{_when(start)} is in the past (now {_when(now_ms)}); start from now on"
+        yield Violation(("startDate",), message, Code.PASS_TEMPLATE_START_TIME_LESS_CURRENT)
+    if start is not None and end is not None and end <= start:
+        message = f"{_when(end)} must be after startDate ({_when(start)})"
+        yield Violation(("endDate",), message, Code.PASS_TEMPLATE_TIME_INTERVAL_ILLEGAL)
+
+
+def _template_rules(body: _Input, now_ms: int | None) -> Iterator[Violation]:
+    yield from _type_and_product(body)
+    yield from _code_standard(body)
+    yield from _conditionally_required(body)
+    yield from _button_url(body)
+    yield from _amounts(body)
+    yield from _categories(body)
+    yield from _biz_mids(body)
+    yield from _dates(body, now_ms)
+
+
+def _pass_rules(body: _Input) -> Iterator[Violation]:
+    yield from _type_and_product(body)
+    if not body.given("userId") and not body.given("openId"):
+        message = "required unless openId is given; the AlipayHK user ID"
+        yield Violation(("userId",), message, Code.PARAM_ILLEGAL)
+    if body.valid("type") == "TICKET" and not body.given("dataInfo"):
+        hint = field_hint(PassRequest, "dataInfo")
+        yield Violation(("dataInfo",), f"required when type is TICKET; {hint}", Code.PARAM_ILLEGAL)
+
+
+# --- entry points ------------------------------------------------------------------------------
+
+
+def _check(
+    model: type[T],
+    data: object,
+    dynamic: Mapping[str, type[BaseModel]],
+    rules: Callable[[_Input], Iterator[Violation]],
+) -> Checked[T]:
+    value, violations = _from_pydantic(data, model, dynamic)
+    broken = tuple(violation.loc for violation in violations)
+    if isinstance(data, dict) and () not in broken:
+        violations.extend(rules(_Input(data, broken)))
+    return Checked(value if not violations else None, tuple(violations))
+
+
+def _product(data: object) -> object:
+    return data.get("product") if isinstance(data, Mapping) else None
+
+
+def _template_dynamic(data: object) -> Mapping[str, type[BaseModel]]:
+    return {"passExtInfo": PassExtInfo} if _product(data) == "PASS" else {}
+
+
+def check_template_content(data: object, *, now_ms: int | None) -> Checked[TemplateContent]:
+    """A catalog entry's template body. `now_ms=None` skips "startDate not in the past"."""
+    return _check(
+        TemplateContent, data, _template_dynamic(data), lambda b: _template_rules(b, now_ms)
+    )
+
+
+def _with_typo_fixed(data: object) -> object:
+    """The sandbox tolerates the vendor's own typo `codeStandrad` (#4) when it stands alone."""
+    if isinstance(data, Mapping) and "codeStandrad" in data and "codeStandard" not in data:
+        fixed = {k: v for k, v in data.items() if k != "codeStandrad"}
+        fixed["codeStandard"] = data["codeStandrad"]
+        return fixed
+    return data
+
+
+def check_template_request(data: object, *, now_ms: int | None) -> Checked[TemplateRequest]:
+    """A whole createTemplate body (as the sandbox receives it)."""
+    data = _with_typo_fixed(data)
+    return _check(
+        TemplateRequest, data, _template_dynamic(data), lambda b: _template_rules(b, now_ms)
+    )
+
+
+def check_pass_request(data: object) -> Checked[PassRequest]:
+    """A whole createPass body."""
+    product = _product(data)
+    model = DATA_INFO_MODELS.get(product) if isinstance(product, str) else None
+    return _check(PassRequest, data, {"dataInfo": model} if model else {}, _pass_rules)
+
+
+def template_json_schema() -> dict[str, object]:
+    """JSON Schema of TemplateContent (what catalog authors write), with the vendor's names."""
+    return TemplateContent.model_json_schema(by_alias=True)

@@ -232,37 +232,48 @@ class AlipayClient:
                 )
             except NotSent as exc:
                 not_sent += 1
-                delay = config.backoff * 2 ** (not_sent - 1)
-                if (
-                    not exc.retryable
-                    or not_sent >= config.connect_attempts
-                    or not self._fits(delay, timeouts)
-                ):
-                    raise NotSent(
-                        context, reason=exc.reason, attempts=not_sent, retryable=exc.retryable
-                    ) from None
-                log.warning("%s: not sent (%s); retrying in %.2fs", context, exc.reason, delay)
-                self._sleep(delay)
+                self._wait_or_give_up(exc, not_sent, timeouts)
                 continue
             if raw.status != 429:
                 return self._interpret(raw, context)
             rate_limited += 1
-            retry_after = parse_retry_after(raw.headers.get("Retry-After"), self._clock())
-            delay = config.backoff * 2 ** (rate_limited - 1) if retry_after is None else retry_after
-            if (
-                rate_limited >= config.rate_limit_attempts
-                or delay > config.max_retry_after
-                or not self._fits(delay, timeouts)
-            ):
-                raise RateLimited(
-                    context,
-                    detail=f"HTTP 429 ({rate_limited} attempts)",
-                    retry_after=retry_after,
-                    tracer_id=raw.tracer_id,
-                    http_status=429,
-                )
-            log.warning("%s: HTTP 429; retrying in %.2fs as asked", context, delay)
-            self._sleep(delay)
+            self._wait_or_raise_rate_limited(raw, rate_limited, timeouts, context)
+
+    def _wait_or_give_up(self, exc: NotSent, attempts: int, timeouts: Timeouts) -> None:
+        """Back off before repeating a request that never left, or raise the final `NotSent`."""
+        delay = self._config.backoff * 2 ** (attempts - 1)
+        if (
+            not exc.retryable
+            or attempts >= self._config.connect_attempts
+            or not self._fits(delay, timeouts)
+        ):
+            raise NotSent(
+                exc.context, reason=exc.reason, attempts=attempts, retryable=exc.retryable
+            ) from None
+        log.warning("%s: not sent (%s); retrying in %.2fs", exc.context, exc.reason, delay)
+        self._sleep(delay)
+
+    def _wait_or_raise_rate_limited(
+        self, raw: RawResponse, attempts: int, timeouts: Timeouts, context: CallContext
+    ) -> None:
+        """HTTP 429: wait as asked (within the cap and the deadline), or raise `RateLimited`."""
+        config = self._config
+        retry_after = parse_retry_after(raw.headers.get("Retry-After"), self._clock())
+        delay = config.backoff * 2 ** (attempts - 1) if retry_after is None else retry_after
+        if (
+            attempts >= config.rate_limit_attempts
+            or delay > config.max_retry_after
+            or not self._fits(delay, timeouts)
+        ):
+            raise RateLimited(
+                context,
+                detail=f"HTTP 429 ({attempts} attempts)",
+                retry_after=retry_after,
+                tracer_id=raw.tracer_id,
+                http_status=429,
+            )
+        log.warning("%s: HTTP 429; retrying in %.2fs as asked", context, delay)
+        self._sleep(delay)
 
     def _fits(self, delay: float, timeouts: Timeouts) -> bool:
         return time.monotonic() + delay < timeouts.deadline_at

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 CREATE_TEMPLATE_PATH: Final = "/api/open/alipay/v1/ipass/template/manage/createTemplate"
-CREATE_PASS_PATH: Final = "/api/open/alipay/v1/ipass/pass/manage/createPass"
+CREATE_PASS_PATH: Final = "/api/open/alipay/v1/ipass/pass/manage/createPass"  # noqa: S105 - a URL path, "pass" is a wallet pass
 
 # Same family, not implemented here; the sandbox answers them with INVALID_API.
 RESERVED_PATHS: Final = (

@@ -18,13 +18,9 @@ from typing import Final
 
 from reconciler.adapters.sandbox.store import Transaction, UserRecord
 from reconciler.domain.canonical import canonical_json, sha256_hex
-from reconciler.domain.vendor.codes import MESSAGES, ResultCode
+from reconciler.domain.vendor.codes import MESSAGES, ResultCode, Violation
 from reconciler.domain.vendor.passes import PassRequest
-from reconciler.domain.vendor.rules import (
-    Violation,
-    check_pass_request,
-    check_template_request,
-)
+from reconciler.domain.vendor.rules import check_pass_request, check_template_request
 
 TEMPLATE_STATUS_ON_CREATE: Final = "valid"
 

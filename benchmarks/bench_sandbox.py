@@ -1,0 +1,237 @@
+"""Sandbox throughput and CPU cost per request, next to the client's, in the same run.
+
+Starts `ipass sandbox serve` in its own process, then 16 concurrent signing clients (threads, or
+processes x threads) send createPass through the project's `AlipayClient` (sign, send, verify the
+response signature, parse). Reports requests per second, latency, the server process's CPU time
+per request (from /proc/<pid>/stat) and the clients' CPU time per request (getrusage in each
+client process). Aim: sandbox CPU per request within 1.3x of the client's.
+
+    python benchmarks/bench_sandbox.py [--requests 4000] [--clients 16] [--processes 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.adapters.alipayhk.client import AlipayClient, ClientConfig
+from reconciler.adapters.alipayhk.keys import (
+    KeySource,
+    load_private_key,
+    load_public_key,
+    make_signer,
+    write_new_key_pair,
+)
+from reconciler.adapters.alipayhk.transport import make_session
+from reconciler.usecases.sandbox import register_client
+
+CLIENT_ID = "BENCH-CLIENT-0001"
+MERCHANT_ID = "2160120000000001"
+DAY_MS = 86_400_000
+IPASS = [sys.executable, "-c", "import sys; from reconciler.cli.main import main; sys.exit(main())"]
+
+
+@dataclass(frozen=True)
+class Setup:
+    base_url: str
+    private_key: Path
+    platform_public_key: Path
+    template_code: str
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    requests: int
+    failures: int
+    cpu_s: float
+    latencies_s: list[float]
+
+
+def _client(setup: Setup, workers: int) -> AlipayClient:
+    key = load_private_key(KeySource.file(setup.private_key)).key
+    platform = load_public_key(KeySource.file(setup.platform_public_key)).key
+    config = ClientConfig(
+        base_url=setup.base_url,
+        client_id=CLIENT_ID,
+        key_version=1,
+        signer=make_signer(key),
+        platform_public_key=platform,
+    )
+    return AlipayClient(config, make_session(workers=workers))
+
+
+def _pass_body(template_code: str, serial: str, user: int) -> bytes:
+    now = int(time.time() * 1000)
+    body = {
+        "merchantId": MERCHANT_ID,
+        "userId": f"2160220{user % 1000:09d}",
+        "templateCode": template_code,
+        "bizSerialId": serial,
+        "bizSerialType": "OUT_PLAT_FORM",
+        "startDate": now,
+        "endDate": now + 30 * DAY_MS,
+        "bizCreate": now,
+        "type": "COUPON",
+        "product": "GIFT_CARD",
+        "codeInfo": {"$codevalue$": serial, "$codemsg$": serial},
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_clients(setup: Setup, worker: int, threads: int, per_thread: int) -> WorkerResult:
+    """One client process: `threads` threads sharing one AlipayClient, `per_thread` each."""
+    client = _client(setup, threads)
+    latencies: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+
+    def one_thread(thread: int) -> None:
+        nonlocal failures
+        for i in range(per_thread):
+            serial = f"B{worker}-{thread}-{i}"
+            body = _pass_body(setup.template_code, serial, i)
+            started = time.perf_counter()
+            try:
+                client.create_pass(body, biz_serial_id=serial)
+            except Exception:  # noqa: BLE001 -- counted and reported, the run goes on
+                with lock:
+                    failures += 1
+            with lock:
+                latencies.append(time.perf_counter() - started)
+
+    cpu_before = _cpu_self()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one_thread, range(threads)))
+    cpu = _cpu_self() - cpu_before
+    client.close()
+    return WorkerResult(threads * per_thread, failures, cpu, latencies)
+
+
+def _server_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of stat(5)
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def _start_server(data: Path) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [*IPASS, "sandbox", "serve", "--data", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    found = re.search(r"http://\S+", first)
+    if found is None:
+        process.kill()
+        raise SystemExit(f"sandbox did not start: {first!r}")
+    return process, found.group(0)
+
+
+def _template(setup: Setup) -> str:
+    start = int(time.time() * 1000) + DAY_MS
+    body = {
+        "requestId": "BENCH-TEMPLATE",
+        "merchantId": MERCHANT_ID,
+        "startDate": start,
+        "endDate": start + 30 * DAY_MS,
+        "type": "COUPON",
+        "product": "GIFT_CARD",
+        "codeType": "barcode",
+        "codeStandard": "CODE128",
+        "imageUrl": "https://cdn.example.com/card.png",
+        "button": {"btnType": "usage", "btnUrl": "alipayhk://platformapi/startapp?appId=1"},
+        "localeInfo": {"en_US": {"name": "Bench", "description": "d", "brandName": "b"}},
+        "merchantLogo": "https://cdn.example.com/logo.png",
+        "stock": 1_000_000,
+        "orderPageLink": "alipayhk://platformapi/startapp?appId=1&page=buy",
+        "categories": ["Food"],
+        "exposure": "exposed",
+    }
+    with _client(setup, 1) as client:
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        return client.create_template(raw, request_id="BENCH-TEMPLATE").template_code
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients in all")
+    parser.add_argument("--processes", type=int, default=1, help="client processes")
+    parser.add_argument("--warmup", type=int, default=200)
+    args = parser.parse_args()
+    threads = args.clients // args.processes
+    per_thread = max(1, args.requests // (threads * args.processes))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        keys = write_new_key_pair(folder / "merchant")
+        register_client(
+            folder / "data",
+            client_id=CLIENT_ID,
+            public_key_file=keys.public_key_path,
+            key_version=1,
+            merchant_id=MERCHANT_ID,
+        )
+        process, url = _start_server(folder / "data")
+        try:
+            setup = Setup(url, keys.private_key_path, folder / "data/platform_public_key.pem", "")
+            setup = dataclasses.replace(setup, template_code=_template(setup))
+            warm = max(1, args.warmup // args.clients)
+            run_clients(setup, 99, args.clients, warm)
+
+            server_before = _server_cpu_s(process.pid)
+            started = time.perf_counter()
+            if args.processes == 1:
+                results = [run_clients(setup, 0, threads, per_thread)]
+            else:
+                with ProcessPoolExecutor(args.processes) as pool:
+                    futures = [
+                        pool.submit(run_clients, setup, w, threads, per_thread)
+                        for w in range(args.processes)
+                    ]
+                    results = [f.result() for f in futures]
+            elapsed = time.perf_counter() - started
+            server_cpu = _server_cpu_s(process.pid) - server_before
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+    total = sum(r.requests for r in results)
+    failures = sum(r.failures for r in results)
+    client_cpu = sum(r.cpu_s for r in results)
+    latencies = sorted(x for r in results for x in r.latencies_s)
+    server_ms = server_cpu / total * 1000
+    client_ms = client_cpu / total * 1000
+    print(f"clients: {args.processes} process(es) x {threads} threads, createPass")
+    print(f"requests: {total} ({failures} failed) in {elapsed:.2f} s = {total / elapsed:.0f} req/s")
+    print(
+        f"latency: p50 {statistics.median(latencies) * 1000:.1f} ms, "
+        f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms"
+    )
+    print(f"sandbox CPU per request: {server_ms:.3f} ms")
+    print(f"client  CPU per request: {client_ms:.3f} ms")
+    print(f"sandbox / client: {server_ms / client_ms:.2f} (aim <= 1.30)")
+
+
+if __name__ == "__main__":
+    main()

@@ -17,14 +17,14 @@ from reconciler.adapters.alipayhk.keys import KeySource, load_public_key
 from reconciler.adapters.sandbox.datadir import DataDir, public_pem
 from reconciler.adapters.sandbox.errors import SandboxDataError
 from reconciler.adapters.sandbox.faults import FaultPlan, FaultRule
-from reconciler.adapters.sandbox.server import SandboxServer
-from reconciler.adapters.sandbox.store import (
+from reconciler.adapters.sandbox.records import (
     ClientRecord,
     PassRecord,
     RequestRecord,
-    SandboxStore,
     TemplateRecord,
 )
+from reconciler.adapters.sandbox.server import SandboxServer
+from reconciler.adapters.sandbox.store import SandboxStore
 from reconciler.errors import InvalidInput
 
 _USER_ID: Final = re.compile(r"[0-9A-Za-z]{1,32}")

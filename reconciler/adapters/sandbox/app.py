@@ -36,7 +36,8 @@ from reconciler.adapters.sandbox.faults import (
 from reconciler.adapters.sandbox.gateway import Gateway, Refusal, Verified
 from reconciler.adapters.sandbox.ids import iso_timestamp
 from reconciler.adapters.sandbox.operations import Outcome
-from reconciler.adapters.sandbox.store import RequestLogEntry, SandboxStore, Transaction
+from reconciler.adapters.sandbox.records import RequestLogEntry
+from reconciler.adapters.sandbox.store import SandboxStore, Transaction
 from reconciler.domain.vendor.codes import ResultCode, status_of
 from reconciler.domain.vendor.endpoints import CREATE_PASS_PATH, CREATE_TEMPLATE_PATH
 

@@ -37,7 +37,8 @@ from reconciler.adapters.alipayhk.signing import (
 )
 from reconciler.adapters.sandbox.ids import HONG_KONG
 from reconciler.adapters.sandbox.operations import Caller, Outcome
-from reconciler.adapters.sandbox.store import ClientKey, SandboxStore
+from reconciler.adapters.sandbox.records import ClientKey
+from reconciler.adapters.sandbox.store import SandboxStore
 from reconciler.domain.vendor.codes import ResultCode
 
 JSON_CONTENT_TYPE: Final = "application/json; charset=UTF-8"

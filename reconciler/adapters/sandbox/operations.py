@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from reconciler.adapters.sandbox.store import Transaction, UserRecord
+from reconciler.adapters.sandbox.records import UserRecord
+from reconciler.adapters.sandbox.store import Transaction
 from reconciler.domain.canonical import canonical_json, sha256_hex
 from reconciler.domain.vendor.codes import MESSAGES, ResultCode, Violation
 from reconciler.domain.vendor.passes import PassRequest

@@ -14,215 +14,27 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
-from reconciler.adapters.sandbox import ids
+from reconciler.adapters.sandbox import ids, sql
 from reconciler.adapters.sandbox.errors import SandboxDataError
+from reconciler.adapters.sandbox.records import (
+    ClientKey,
+    ClientRecord,
+    ExistingTemplate,
+    PassRecord,
+    RequestLogEntry,
+    RequestRecord,
+    TemplateKind,
+    TemplateRecord,
+    UserRecord,
+)
 
 SCHEMA_VERSION: Final = 1
 SEEDED_USERS: Final = 1000
 _BUSY_TIMEOUT_MS: Final = 10_000
-
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS clients (
-    client_id TEXT PRIMARY KEY,
-    merchant_id TEXT,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS client_keys (
-    client_id TEXT NOT NULL REFERENCES clients (client_id),
-    key_version INTEGER NOT NULL,
-    public_key_pem TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (client_id, key_version)
-);
-CREATE TABLE IF NOT EXISTS users (
-    user_id TEXT PRIMARY KEY,
-    open_id TEXT UNIQUE,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS templates (
-    id INTEGER PRIMARY KEY,
-    template_code TEXT NOT NULL UNIQUE,
-    merchant_id TEXT NOT NULL,
-    request_id TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    type TEXT NOT NULL,
-    product TEXT NOT NULL,
-    status TEXT NOT NULL,
-    body_sha256 TEXT NOT NULL,
-    body TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    UNIQUE (merchant_id, request_id)
-);
-CREATE TABLE IF NOT EXISTS passes (
-    id INTEGER PRIMARY KEY,
-    pass_id TEXT NOT NULL UNIQUE,
-    merchant_id TEXT NOT NULL,
-    biz_serial_id TEXT NOT NULL,
-    template_code TEXT NOT NULL REFERENCES templates (template_code),
-    user_id TEXT NOT NULL REFERENCES users (user_id),
-    client_id TEXT NOT NULL,
-    type TEXT NOT NULL,
-    product TEXT NOT NULL,
-    body TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    UNIQUE (merchant_id, biz_serial_id)
-);
-CREATE TABLE IF NOT EXISTS requests (
-    id INTEGER PRIMARY KEY,
-    received_at TEXT NOT NULL,
-    remote_addr TEXT NOT NULL,
-    method TEXT NOT NULL,
-    path TEXT NOT NULL,
-    client_id TEXT,
-    idempotency_key TEXT,
-    result_code TEXT,
-    http_status INTEGER NOT NULL,
-    faults TEXT NOT NULL,
-    elapsed_ms REAL NOT NULL
-);
-"""
-
-# Constant SQL text: the sqlite3 module keeps these prepared in its statement cache.
-_SELECT_KEY: Final = (
-    "SELECT k.key_version, k.public_key_pem, c.merchant_id FROM client_keys k "
-    "JOIN clients c USING (client_id) WHERE k.client_id = ? AND k.key_version = ?"
-)
-_SELECT_LATEST_KEY: Final = (
-    "SELECT k.key_version, k.public_key_pem, c.merchant_id FROM client_keys k "
-    "JOIN clients c USING (client_id) WHERE k.client_id = ? ORDER BY k.key_version DESC LIMIT 1"
-)
-_SELECT_TEMPLATE_BY_REQUEST: Final = (
-    "SELECT template_code, status, body_sha256 FROM templates "
-    "WHERE merchant_id = ? AND request_id = ?"
-)
-_SELECT_TEMPLATE: Final = (
-    "SELECT type, product FROM templates WHERE template_code = ? AND merchant_id = ?"
-)
-_INSERT_TEMPLATE: Final = (
-    "INSERT INTO templates (id, template_code, merchant_id, request_id, client_id, type, "
-    "product, status, body_sha256, body, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_SELECT_USER_BY_ID: Final = "SELECT user_id, open_id FROM users WHERE user_id = ?"
-_SELECT_USER_BY_OPEN_ID: Final = "SELECT user_id, open_id FROM users WHERE open_id = ?"
-_SELECT_ISSUED_BY_SERIAL: Final = (
-    "SELECT pass_id FROM passes WHERE merchant_id = ? AND biz_serial_id = ?"
-)
-_INSERT_ISSUED: Final = (
-    "INSERT INTO passes (id, pass_id, merchant_id, biz_serial_id, template_code, user_id, "
-    "client_id, type, product, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_REQUEST: Final = (
-    "INSERT INTO requests (received_at, remote_addr, method, path, client_id, idempotency_key, "
-    "result_code, http_status, faults, elapsed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-@dataclass(frozen=True)
-class ClientKey:
-    """A public key registered for a Client-Id under one keyVersion."""
-
-    client_id: str
-    key_version: int
-    public_key_pem: bytes
-    merchant_id: str | None
-
-
-@dataclass(frozen=True)
-class ClientRecord:
-    client_id: str
-    merchant_id: str | None
-    key_versions: tuple[int, ...]
-    created_at: str
-
-
-@dataclass(frozen=True)
-class UserRecord:
-    user_id: str
-    open_id: str | None
-
-
-@dataclass(frozen=True)
-class TemplateRecord:
-    template_code: str
-    merchant_id: str
-    request_id: str
-    client_id: str
-    type: str
-    product: str
-    status: str
-    body_sha256: str
-    body: str
-    created_at: str
-
-
-@dataclass(frozen=True)
-class PassRecord:
-    pass_id: str
-    merchant_id: str
-    biz_serial_id: str
-    template_code: str
-    user_id: str
-    client_id: str
-    type: str
-    product: str
-    body: str
-    created_at: str
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """One row of the request log: what came in, what went out, which faults were injected."""
-
-    id: int
-    received_at: str
-    remote_addr: str
-    method: str
-    path: str
-    client_id: str | None
-    idempotency_key: str | None
-    result_code: str | None
-    http_status: int
-    faults: str
-    elapsed_ms: float
-
-
-@dataclass(frozen=True)
-class RequestLogEntry:
-    """A request-log row before it is written (the id is assigned by the database)."""
-
-    received_at: str
-    remote_addr: str
-    method: str
-    path: str
-    client_id: str | None
-    idempotency_key: str | None
-    result_code: str | None
-    http_status: int
-    faults: str
-    elapsed_ms: float
-
-
-@dataclass(frozen=True)
-class ExistingTemplate:
-    template_code: str
-    status: str
-    body_sha256: str
-
-
-@dataclass(frozen=True)
-class TemplateKind:
-    type: str
-    product: str
 
 
 class Transaction:
@@ -232,11 +44,11 @@ class Transaction:
         self._db = connection
 
     def template_by_request(self, merchant_id: str, request_id: str) -> ExistingTemplate | None:
-        row = self._db.execute(_SELECT_TEMPLATE_BY_REQUEST, (merchant_id, request_id)).fetchone()
+        row = self._db.execute(sql.SELECT_TEMPLATE_BY_REQUEST, (merchant_id, request_id)).fetchone()
         return None if row is None else ExistingTemplate(row[0], row[1], row[2])
 
     def template_kind(self, template_code: str, merchant_id: str) -> TemplateKind | None:
-        row = self._db.execute(_SELECT_TEMPLATE, (template_code, merchant_id)).fetchone()
+        row = self._db.execute(sql.SELECT_TEMPLATE, (template_code, merchant_id)).fetchone()
         return None if row is None else TemplateKind(row[0], row[1])
 
     def insert_template(
@@ -255,7 +67,7 @@ class Transaction:
         sequence = self._next_id("templates")
         code = ids.template_code(sequence, at_ms=at_ms)
         self._db.execute(
-            _INSERT_TEMPLATE,
+            sql.INSERT_TEMPLATE,
             (
                 sequence,
                 code,
@@ -275,17 +87,20 @@ class Transaction:
     def user(self, *, user_id: str | None, open_id: str | None) -> UserRecord | None:
         """The user named by `userId` and/or `openId`; both must name the same user."""
         found: UserRecord | None = None
-        for sql, value in ((_SELECT_USER_BY_ID, user_id), (_SELECT_USER_BY_OPEN_ID, open_id)):
+        for query, value in (
+            (sql.SELECT_USER_BY_ID, user_id),
+            (sql.SELECT_USER_BY_OPEN_ID, open_id),
+        ):
             if value is None:
                 continue
-            row = self._db.execute(sql, (value,)).fetchone()
+            row = self._db.execute(query, (value,)).fetchone()
             if row is None or (found is not None and found.user_id != row[0]):
                 return None
             found = UserRecord(row[0], row[1])
         return found
 
     def pass_exists(self, merchant_id: str, biz_serial_id: str) -> bool:
-        row = self._db.execute(_SELECT_ISSUED_BY_SERIAL, (merchant_id, biz_serial_id)).fetchone()
+        row = self._db.execute(sql.SELECT_ISSUED_BY_SERIAL, (merchant_id, biz_serial_id)).fetchone()
         return row is not None
 
     def insert_pass(
@@ -304,7 +119,7 @@ class Transaction:
         sequence = self._next_id("passes")
         pass_id = ids.pass_id(sequence, at_ms=at_ms)
         self._db.execute(
-            _INSERT_ISSUED,
+            sql.INSERT_ISSUED,
             (
                 sequence,
                 pass_id,
@@ -323,7 +138,7 @@ class Transaction:
 
     def log_request(self, entry: RequestLogEntry) -> None:
         self._db.execute(
-            _INSERT_REQUEST,
+            sql.INSERT_REQUEST,
             (
                 entry.received_at,
                 entry.remote_addr,
@@ -340,15 +155,8 @@ class Transaction:
 
     def _next_id(self, table: str) -> int:
         # Safe under BEGIN IMMEDIATE: no other writer can insert until this transaction ends.
-        sql = _NEXT_ID[table]
-        row = self._db.execute(sql).fetchone()
+        row = self._db.execute(sql.NEXT_ID[table]).fetchone()
         return int(row[0])
-
-
-_NEXT_ID: Final = {
-    table: f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}"  # noqa: S608 -- fixed table names
-    for table in ("templates", "passes")
-}
 
 
 class SandboxStore:
@@ -394,7 +202,7 @@ class SandboxStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
         with self._transaction():
-            for statement in _SCHEMA.split(";"):
+            for statement in sql.SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -484,9 +292,9 @@ class SandboxStore:
         """The key of `client_id` at `key_version`, or its latest key when the version is None."""
         with self._lock:
             if key_version is None:
-                row = self._db.execute(_SELECT_LATEST_KEY, (client_id,)).fetchone()
+                row = self._db.execute(sql.SELECT_LATEST_KEY, (client_id,)).fetchone()
             else:
-                row = self._db.execute(_SELECT_KEY, (client_id, key_version)).fetchone()
+                row = self._db.execute(sql.SELECT_KEY, (client_id, key_version)).fetchone()
         if row is None:
             return None
         return ClientKey(client_id, int(row[0]), str(row[1]).encode("ascii"), row[2])
@@ -519,10 +327,10 @@ class SandboxStore:
     def add_user(self, user_id: str, *, open_id: str | None = None) -> bool:
         """Add a user; False if that user id already exists (open ids must be unique)."""
         with self._transaction() as db:
-            if db.execute(_SELECT_USER_BY_ID, (user_id,)).fetchone() is not None:
+            if db.execute(sql.SELECT_USER_BY_ID, (user_id,)).fetchone() is not None:
                 return False
             if open_id is not None and (
-                db.execute(_SELECT_USER_BY_OPEN_ID, (open_id,)).fetchone() is not None
+                db.execute(sql.SELECT_USER_BY_OPEN_ID, (open_id,)).fetchone() is not None
             ):
                 raise SandboxDataError(
                     f"openId {open_id!r} already belongs to another user",

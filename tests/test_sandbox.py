@@ -215,9 +215,9 @@ def test_same_request_id_with_another_body_is_param_illegal(
 def test_a_replay_gets_its_answer_even_after_the_start_date_passed(
     client: SignedClient, server: SandboxServer
 ) -> None:
-    body = template_body("REQ-SOON", startDate=now_ms() + 400)
+    body = template_body("REQ-SOON", startDate=now_ms() + 1000)
     first = client.create_template(body)
-    time.sleep(0.6)
+    time.sleep(1.2)
 
     replay = client.create_template(body)
     fresh = client.create_template({**body, "requestId": "REQ-NEW"})

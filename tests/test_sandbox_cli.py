@@ -76,9 +76,17 @@ def test_register_client_refuses_a_private_key(
     private = tmp_path / "oops.pem"
     private.write_text(os.linesep.join(["-----BEGIN PRIVATE KEY-----", "AAAA", ""]))
     code = main(
-        ["sandbox", "register-client", "--data", str(tmp_path / "d"), "--client-id", "C-1",
-         "--public-key", str(private)]
-    )  # fmt: skip
+        [
+            "sandbox",
+            "register-client",
+            "--data",
+            str(tmp_path / "d"),
+            "--client-id",
+            "C-1",
+            "--public-key",
+            str(private),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == ExitCode.CREDENTIALS
     assert err.startswith(f"error: client public key from file {private}: holds a private key")
@@ -107,8 +115,17 @@ def test_templates_as_a_table_and_as_json(runner: CliRunner, populated: Path) ->
     as_json = runner.invoke(sandbox, ["templates", "--data", str(populated), "--json"])
 
     header, row, count = table.output.splitlines()
-    assert header.split() == ["TEMPLATE", "CODE", "MERCHANT", "REQUEST", "ID", "TYPE",
-                              "PRODUCT", "STATUS", "CREATED"]  # fmt: skip
+    assert header.split() == [
+        "TEMPLATE",
+        "CODE",
+        "MERCHANT",
+        "REQUEST",
+        "ID",
+        "TYPE",
+        "PRODUCT",
+        "STATUS",
+        "CREATED",
+    ]
     assert row.split()[2:6] == ["REQ-CLI", "COUPON", "GIFT_CARD", "valid"]
     assert count == "1 row"
     (template,) = json.loads(as_json.output)
@@ -179,16 +196,39 @@ class Served:
 def serve(tmp_path: Path, key_file: Path) -> Iterator[Served]:
     data = tmp_path / "served"
     registered = subprocess.run(
-        [*IPASS, "sandbox", "register-client", "--data", str(data), "--client-id", CLIENT_ID,
-         "--public-key", str(key_file)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [
+            *IPASS,
+            "sandbox",
+            "register-client",
+            "--data",
+            str(data),
+            "--client-id",
+            CLIENT_ID,
+            "--public-key",
+            str(key_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert registered.returncode == 0, registered.stderr
     process = subprocess.Popen(
-        [*IPASS, "sandbox", "serve", "--data", str(data), "--seed", "5",
-         "--fault", "unknown_exception:count=1,path=createTemplate"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            *IPASS,
+            "sandbox",
+            "serve",
+            "--data",
+            str(data),
+            "--seed",
+            "5",
+            "--fault",
+            "unknown_exception:count=1,path=createTemplate",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None
     lines: list[str] = []
     while not lines or not lines[-1].startswith("  {"):
@@ -243,8 +283,11 @@ def test_serve_stops_on_sigint(serve: Served) -> None:
 def test_serve_refuses_a_non_loopback_address(tmp_path: Path) -> None:
     done = subprocess.run(
         [*IPASS, "sandbox", "serve", "--data", str(tmp_path), "--host", "0.0.0.0"],  # noqa: S104 -- refused, never bound
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == ExitCode.INVALID_INPUT
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
@@ -265,10 +308,20 @@ def test_serve_explains_a_bad_fault(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_serve_reports_a_port_in_use(tmp_path: Path) -> None:
     with running_sandbox(tmp_path / "first") as (server, _):
         done = subprocess.run(
-            [*IPASS, "sandbox", "serve", "--data", str(tmp_path / "second"),
-             "--port", str(server.port)],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            [
+                *IPASS,
+                "sandbox",
+                "serve",
+                "--data",
+                str(tmp_path / "second"),
+                "--port",
+                str(server.port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert done.returncode == ExitCode.INVALID_INPUT
     assert f"error: cannot listen on 127.0.0.1:{server.port}" in done.stderr
 

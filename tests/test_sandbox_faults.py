@@ -43,7 +43,7 @@ def test_latency_delays_the_answer(sandbox: tuple[SandboxServer, SignedClient]) 
     started = time.monotonic()
     answer = client.create_template(template_body())
 
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 0.28
     assert answer.code == "SUCCESS"
     assert server.store.requests()[-1].faults == "latency"
 
@@ -167,7 +167,7 @@ def test_slow_after_commit_still_answers_a_patient_client(
     server.set_faults([rule("slow_after_commit", seconds=0.2)])
     started = time.monotonic()
     answer = client.create_template(template_body())
-    assert time.monotonic() - started >= 0.2
+    assert time.monotonic() - started >= 0.18
     assert answer.code == "SUCCESS"
     assert answer.verified
 

@@ -221,7 +221,7 @@ class SandboxApp:
         if kind is FaultKind.RATE_LIMIT:
             outcome = Outcome.of(ResultCode.REQUEST_TRAFFIC_EXCEED_LIMIT)
             reply = self._answer(exchange, outcome, log_separately=True, status=http_status)
-            retry_after = str(max(1, round(seconds))) if seconds else "1"
+            retry_after = str(max(1, round(seconds)))
             return _Reply(reply.status, [*reply.headers, ("Retry-After", retry_after)], reply.body)
         outcome = Outcome.of(ResultCode.UNKNOWN_EXCEPTION)
         return self._answer(exchange, outcome, log_separately=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import EXAMPLE_CATALOG, REPO, build_tree, copy_example, run_cli
+from helpers import EXAMPLE_CATALOG, REPO, build_tree, copy_example, run_cli
 
 COUPON = """\
     type: COUPON

@@ -12,9 +12,9 @@ from reconciler.domain import catalog as cat
 from reconciler.domain.canonical import canonical_json
 from reconciler.domain.config import Project, load_project
 from reconciler.domain.payload import build_request
-from reconciler.domain.problems import Problem, ProblemsFound
+from reconciler.domain.problems import Problem, ProblemsFound, format_field_path
 from reconciler.domain.templating import Renderer
-from reconciler.domain.yamlsafe import YamlError
+from reconciler.domain.yamlsafe import YamlError, load_yaml_file
 from reconciler.errors import InvalidInput
 
 
@@ -61,13 +61,16 @@ def load_catalog(
             published=published,
         )
     except YamlError as error:
-        raise ProblemsFound([*problems, _yaml_problem(error)]) from None
+        # Without its variables or defaults no entry can be rendered: report this alone.
+        return CatalogResult(
+            project, env_name, env.merchant_id, len(files), (), (*problems, _yaml_problem(error))
+        )
     renderer = Renderer(cat.load_macros(catalog_dir, root))
     loaded = cat.LoadedCatalog()
     for path in files:
         shown = cat.display(path, root)
         try:
-            document = cat.load_yaml_file(path, path=shown)
+            document = load_yaml_file(path, path=shown)
         except YamlError as error:
             loaded.problems.append(_yaml_problem(error))
             continue
@@ -84,7 +87,9 @@ def load_catalog(
 
 
 def _yaml_problem(error: YamlError) -> Problem:
-    return Problem(error.path, error.line, error.column, "", error.message)
+    return Problem(
+        error.path, error.line, error.column, format_field_path(error.field), error.reason
+    )
 
 
 def render_bodies(

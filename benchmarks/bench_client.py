@@ -53,10 +53,10 @@ RESPONSE = (
 
 
 def serve(platform_pem: bytes, report: Connection) -> None:
-    import logging  # noqa: PLC0415
+    import logging
 
-    from werkzeug.serving import make_server  # noqa: PLC0415
-    from werkzeug.wrappers import Request, Response  # noqa: PLC0415
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     key = serialization.load_pem_private_key(platform_pem, None)

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import EXAMPLE_CATALOG, REPO, build_tree, copy_example, run_cli
 
 COUPON = textwrap.dedent(
@@ -59,8 +58,16 @@ def test_example_catalog_render_is_canonical_and_stable(capsys: pytest.CaptureFi
     assert first.out == second.out
     bodies = json.loads(first.out)
     assert sorted(bodies) == [
-        "bus-shenzhen-bay", "cinema", "coffee-voucher", "ferry-macau", "flight-hkg-tpe",
-        "gift-card[100]", "gift-card[200]", "gift-card[500]", "museum-pass", "rail-guangzhou",
+        "bus-shenzhen-bay",
+        "cinema",
+        "coffee-voucher",
+        "ferry-macau",
+        "flight-hkg-tpe",
+        "gift-card[100]",
+        "gift-card[200]",
+        "gift-card[500]",
+        "museum-pass",
+        "rail-guangzhou",
     ]
     coffee = bodies["coffee-voucher"]
     assert coffee["merchantId"] == "2160120000000001"
@@ -219,13 +226,17 @@ def test_symlink_leaving_the_catalog_is_refused(
 
 
 def test_variable_names_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    build_tree(tmp_path, {"catalog/vars.yaml": "environment: x\n", "catalog/templates/c.yaml": COUPON})
+    build_tree(
+        tmp_path, {"catalog/vars.yaml": "environment: x\n", "catalog/templates/c.yaml": COUPON}
+    )
     run = run_cli(capsys, "-C", str(tmp_path), "validate")
     assert run.code == 1
     assert run.out.startswith("catalog/vars.yaml:1:1: variable name 'environment' is not allowed")
 
 
-def test_environment_overrides_and_context(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_environment_overrides_and_context(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     entry = COUPON.replace("{{ title }}", "{{ title }} ({{ environment }})")
     project(
         tmp_path,
@@ -257,7 +268,10 @@ def test_unknown_environment_and_missing_catalog(
 def test_bad_config_is_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project(
         tmp_path,
-        {"catalog/templates/c.yaml": COUPON, "ipass.toml": 'catalog = "catalog"\nstate_dir = "x"\n'},
+        {
+            "catalog/templates/c.yaml": COUPON,
+            "ipass.toml": 'catalog = "catalog"\nstate_dir = "x"\n',
+        },
     )
     run = run_cli(capsys, "-C", str(tmp_path), "validate")
     assert run.code == 1
@@ -303,7 +317,9 @@ def test_schema_export_writes_files(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert run.code == 0
     written = sorted(p.name for p in (tmp_path / "schemas").iterdir())
     assert written == [
-        "catalog-defaults.schema.json", "catalog-template.schema.json", "catalog-vars.schema.json",
+        "catalog-defaults.schema.json",
+        "catalog-template.schema.json",
+        "catalog-vars.schema.json",
     ]
     schema = json.loads((tmp_path / "schemas/catalog-template.schema.json").read_text())
     assert "localeInfo" in schema["properties"]

@@ -79,4 +79,3 @@ def export(out: Path | None) -> int:
     for path in export_schemas(out if out is not None else project_dir / "schemas"):
         click.echo(f"wrote {path}")
     return int(ExitCode.OK)
-

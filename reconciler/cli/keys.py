@@ -33,7 +33,7 @@ def generate(out_dir: Path) -> None:
     console assigns and put it in ipass.toml. From the same page, copy the AlipayHK
     platform public key: ipass verifies every response with it.
     """
-    from reconciler.usecases.keys import generate_merchant_keys  # noqa: PLC0415
+    from reconciler.usecases.keys import generate_merchant_keys
 
     created = generate_merchant_keys(out_dir)
     click.echo(f"wrote {created.private_key_path} (mode 0600; keep it secret)", err=True)

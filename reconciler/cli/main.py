@@ -36,7 +36,8 @@ class LazyGroup(click.Group):
             return None
         module = importlib.import_module(target[0])
         command = getattr(module, target[1])
-        assert isinstance(command, click.Command)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target[0]}.{target[1]} is not a click command")
         return command
 
 
@@ -84,26 +85,33 @@ def _report(error: IpassError) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; every exception ends here and becomes one exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
     try:
         result = cli.main(args=args, prog_name="ipass", standalone_mode=False)
-    except IpassError as error:
-        return _report(error)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        return int(ExitCode.INTERRUPTED)
-    except click.ClickException as error:
-        error.show()
-        return int(ExitCode.INVALID_INPUT)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        return int(ExitCode.INTERRUPTED)
-    except BrokenPipeError:
-        return int(ExitCode.OK)
-    except Exception as error:  # noqa: BLE001 - the one boundary: nothing unexpected escapes as a raw traceback
-        if debug:
-            traceback.print_exc()
-        click.echo(f"error: internal error ({type(error).__name__}): {error}", err=True)
-        click.echo("hint: this is a bug in ipass; rerun with --debug and report it", err=True)
-        return int(ExitCode.INVALID_INPUT)
+    except BaseException as error:  # noqa: BLE001 - the one boundary: nothing escapes raw
+        return _exit_code_for(error, debug="--debug" in args)
     return int(result) if isinstance(result, int) else int(ExitCode.OK)
+
+
+def _exit_code_for(error: BaseException, *, debug: bool) -> int:  # noqa: PLR0911 - one arm per row of the exit-code table
+    match error:
+        case IpassError():
+            return _report(error)
+        case click.exceptions.Abort() | KeyboardInterrupt():
+            click.echo("interrupted", err=True)
+            return int(ExitCode.INTERRUPTED)
+        case click.exceptions.Exit():
+            return error.exit_code
+        case click.ClickException():
+            error.show()
+            return int(ExitCode.INVALID_INPUT)
+        case BrokenPipeError():
+            return int(ExitCode.OK)
+        case SystemExit():
+            return error.code if isinstance(error.code, int) else int(ExitCode.INVALID_INPUT)
+        case Exception():
+            if debug:
+                traceback.print_exception(error)
+            click.echo(f"error: internal error ({type(error).__name__}): {error}", err=True)
+            click.echo("hint: this is a bug in ipass; rerun with --debug and report it", err=True)
+            return int(ExitCode.INVALID_INPUT)
+    raise error

@@ -27,7 +27,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 
 
 def _data_dir(data_dir: Path | None) -> Path:
-    from reconciler.usecases.sandbox import default_data_dir  # noqa: PLC0415 -- lazy: no crypto or werkzeug at startup
+    from reconciler.usecases.sandbox import default_data_dir
 
     return data_dir if data_dir is not None else default_data_dir(options().project_dir)
 
@@ -83,8 +83,8 @@ def serve(
     ({"seed": 1, "faults": [{"kind": "unknown_exception", "rate": 0.5}]}), GET it, or
     DELETE it to clear the faults.
     """
-    from reconciler.usecases.sandbox import ServeOptions  # noqa: PLC0415 -- lazy: no crypto or werkzeug at startup
-    from reconciler.usecases.sandbox import serve as serve_sandbox  # noqa: PLC0415 -- lazy: no crypto or werkzeug at startup
+    from reconciler.usecases.sandbox import ServeOptions
+    from reconciler.usecases.sandbox import serve as serve_sandbox
 
     chosen = ServeOptions(
         data_dir=_data_dir(data_dir),
@@ -117,7 +117,7 @@ def _print_ready(serving: Serving) -> None:
 @json_option
 def templates(data_dir: Path | None, as_json: bool) -> int:
     """List the templates the sandbox holds, oldest first."""
-    from reconciler.usecases.sandbox import list_templates  # noqa: PLC0415 -- lazy: no crypto or werkzeug at startup
+    from reconciler.usecases.sandbox import list_templates
 
     rows = list_templates(_data_dir(data_dir))
     _print_rows(rows, as_json, _TEMPLATE_COLUMNS)
@@ -129,7 +129,7 @@ def templates(data_dir: Path | None, as_json: bool) -> int:
 @json_option
 def passes(data_dir: Path | None, as_json: bool) -> int:
     """List the passes the sandbox has issued, oldest first."""
-    from reconciler.usecases.sandbox import list_passes  # noqa: PLC0415 -- lazy: no crypto or werkzeug at startup
+    from reconciler.usecases.sandbox import list_passes
 
     rows = list_passes(_data_dir(data_dir))
     _print_rows(rows, as_json, _PASS_COLUMNS)
@@ -142,7 +142,7 @@ def passes(data_dir: Path | None, as_json: bool) -> int:
 @click.option("--last", type=click.IntRange(min=1), default=None, help="Only the newest N.")
 def requests(data_dir: Path | None, as_json: bool, last: int | None) -> int:
     """List the request log: each request, its result code and any injected fault."""
-    from reconciler.usecases.sandbox import list_requests  # noqa: PLC0415 -- lazy: no crypto or werkzeug at startup
+    from reconciler.usecases.sandbox import list_requests
 
     rows = list_requests(_data_dir(data_dir), last=last)
     _print_rows(rows, as_json, _REQUEST_COLUMNS)
@@ -154,7 +154,7 @@ def requests(data_dir: Path | None, as_json: bool, last: int | None) -> int:
 @json_option
 def clients(data_dir: Path | None, as_json: bool) -> int:
     """List the registered clients and their key versions."""
-    from reconciler.usecases.sandbox import list_clients  # noqa: PLC0415 -- lazy: no crypto or werkzeug at startup
+    from reconciler.usecases.sandbox import list_clients
 
     rows = list_clients(_data_dir(data_dir))
     _print_rows(rows, as_json, _CLIENT_COLUMNS)
@@ -184,7 +184,7 @@ def register_client(
     merchant_id: str | None,
 ) -> int:
     """Register a client's public key (or another key version of it)."""
-    from reconciler.usecases.sandbox import register_client as register  # noqa: PLC0415 -- lazy: no crypto or werkzeug at startup
+    from reconciler.usecases.sandbox import register_client as register
 
     record = register(
         _data_dir(data_dir),
@@ -205,7 +205,7 @@ def register_client(
 @click.option("--open-id", default=None, help="An openId that names the same user.")
 def add_user(data_dir: Path | None, user_id: str, open_id: str | None) -> int:
     """Add a user that createPass can issue passes to (1,000 are seeded: 2160220000000000...)."""
-    from reconciler.usecases.sandbox import add_user as add  # noqa: PLC0415 -- lazy: no crypto or werkzeug at startup
+    from reconciler.usecases.sandbox import add_user as add
 
     added = add(_data_dir(data_dir), user_id=user_id, open_id=open_id)
     click.echo(f"added user {user_id}" if added else f"user {user_id} already exists")

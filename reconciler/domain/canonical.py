@@ -7,7 +7,7 @@ import json
 
 
 def canonical_json(value: object) -> bytes:
-    """Sorted keys, no whitespace, UTF-8 without escapes: the same data always gives the same bytes."""
+    """Sorted keys, no whitespace, UTF-8 unescaped: the same data always gives the same bytes."""
     return json.dumps(
         value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
     ).encode("utf-8")

@@ -147,16 +147,18 @@ def _check_var_name(document: YamlDocument, path: FieldPath, name: str) -> None:
         )
 
 
-def load_file(path: str, document: YamlDocument, shared: SharedInputs, renderer: Renderer) -> LoadedCatalog:
+def load_file(
+    path: str, document: YamlDocument, shared: SharedInputs, renderer: Renderer
+) -> LoadedCatalog:
     """One template file: zero or more entries (for_each), or its problems."""
     out = LoadedCatalog()
     data = document.data
     if not isinstance(data, dict) or not data:
         out.problems.append(Problem(path, 1, 1, "", "a template file must be a mapping of fields"))
         return out
-    base_key = _base_key(path, document, out.problems)
-    entry_vars = _entry_vars(document, out.problems, renderer)
-    items = _items(document, out.problems)
+    base_key = _base_key(path, data, document, out.problems)
+    entry_vars = _entry_vars(data, document, out.problems, renderer)
+    items = _items(data, document, out.problems)
     if out.problems or base_key is None:
         return out
     content = {k: v for k, v in data.items() if k not in META_KEYS}
@@ -167,20 +169,25 @@ def load_file(path: str, document: YamlDocument, shared: SharedInputs, renderer:
         context.update(environment=shared.environment, key=key)
         if each is not None:
             context["each"] = each
-        entry = _render_entry(key, content, document, shared, renderer, context, out.problems)
+        job = _RenderJob(key, renderer, context, out.problems)
+        entry = job.entry(content, document, shared.defaults)
         if entry is not None:
             _validate(key, entry, document, shared, out)
     return out
 
 
-def _base_key(path: str, document: YamlDocument, problems: list[Problem]) -> str | None:
-    assert isinstance(document.data, dict)
-    key = document.data.get("key", Path(path).stem)
+def _base_key(
+    path: str, data: dict[str, PlainData], document: YamlDocument, problems: list[Problem]
+) -> str | None:
+    key = data.get("key", Path(path).stem)
     if not isinstance(key, str) or not _KEY.match(key):
         where = document.position_of(("key",))
         problems.append(
             Problem(
-                path, where.line, where.column, "key",
+                path,
+                where.line,
+                where.column,
+                "key",
                 f"{key!r} is not a valid key: 1-64 letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit (rename the file or set `key:`)",
             )
@@ -189,39 +196,48 @@ def _base_key(path: str, document: YamlDocument, problems: list[Problem]) -> str
     return key
 
 
-def _entry_vars(document: YamlDocument, problems: list[Problem], renderer: Renderer) -> dict[str, PlainData]:
-    assert isinstance(document.data, dict)
-    raw = document.data.get("vars", {})
+def _entry_vars(
+    data: dict[str, PlainData],
+    document: YamlDocument,
+    problems: list[Problem],
+    renderer: Renderer,
+) -> dict[str, PlainData]:
+    raw = data.get("vars", {})
     if not isinstance(raw, dict):
-        where = document.position_of(("vars",))
-        problems.append(Problem(document.path, where.line, where.column, "vars", "must be a mapping"))
+        _item_problem(document, ("vars",), problems, "must be a mapping of names to values")
         return {}
     for name in raw:
         try:
             _check_var_name(document, ("vars", name), name)
         except YamlError as error:
-            problems.append(Problem(document.path, error.line, error.column, f"vars.{name}", error.message))
+            _item_problem(document, ("vars", name), problems, error.reason)
         if name in renderer.reserved_names:
-            where = document.position_of(("vars", name))
-            problems.append(
-                Problem(document.path, where.line, where.column, f"vars.{name}",
-                        f"{name!r} is the name of a macro; choose another variable name")
+            _item_problem(
+                document,
+                ("vars", name),
+                problems,
+                f"{name!r} is the name of a macro; choose another variable name",
             )
     return raw
 
 
-def _items(document: YamlDocument, problems: list[Problem]) -> list[tuple[str | None, PlainData]]:
+def _items(
+    data: dict[str, PlainData], document: YamlDocument, problems: list[Problem]
+) -> list[tuple[str | None, PlainData]]:
     """(item key, `each`) pairs: one (None, None) when the file has no for_each."""
-    assert isinstance(document.data, dict)
-    if "for_each" not in document.data:
+    if "for_each" not in data:
         return [(None, None)]
-    raw = document.data["for_each"]
+    raw = data["for_each"]
     pairs: list[tuple[str, PlainData]] = []
     if isinstance(raw, list):
         for index, item in enumerate(raw):
             if isinstance(item, bool) or not isinstance(item, str | int):
-                _item_problem(document, ("for_each", index), problems,
-                              "list items must be text or whole numbers; use a mapping for richer items")
+                _item_problem(
+                    document,
+                    ("for_each", index),
+                    problems,
+                    "list items must be text or whole numbers; use a mapping for richer items",
+                )
                 continue
             pairs.append((str(item), {"key": str(item), "value": item}))
     elif isinstance(raw, dict):
@@ -233,83 +249,89 @@ def _items(document: YamlDocument, problems: list[Problem]) -> list[tuple[str | 
         _item_problem(document, ("for_each",), problems, "is empty: it would produce no entries")
     for name, _ in pairs:
         if not _ITEM.match(name):
-            _item_problem(document, ("for_each", name), problems,
-                          f"{name!r} cannot be part of a key: 1-64 letters, digits, spaces or ._:/+-")
+            _item_problem(
+                document,
+                ("for_each", name),
+                problems,
+                f"{name!r} cannot be part of a key: 1-64 letters, digits, spaces or ._:/+-",
+            )
     return [(name, each) for name, each in pairs]
 
 
-def _item_problem(document: YamlDocument, loc: FieldPath, problems: list[Problem], message: str) -> None:
+def _item_problem(
+    document: YamlDocument, loc: FieldPath, problems: list[Problem], message: str
+) -> None:
     where = document.position_of(loc)
-    problems.append(Problem(document.path, where.line, where.column, format_field_path(loc), message))
+    problems.append(
+        Problem(document.path, where.line, where.column, format_field_path(loc), message)
+    )
 
 
-def _render_entry(
-    key: str,
-    content: dict[str, PlainData],
-    document: YamlDocument,
-    shared: SharedInputs,
-    renderer: Renderer,
-    context: Mapping[str, PlainData],
-    problems: list[Problem],
-) -> dict[str, PlainData] | None:
-    before = len(problems)
-    rendered = _render_tree(content, (), document, renderer, context, key, problems)
-    defaults: PlainData = {}
-    if shared.defaults is not None and shared.defaults.data is not None:
-        defaults = _render_tree(shared.defaults.data, (), shared.defaults, renderer, context, key, problems)
-    if len(problems) > before:
-        return None
-    merged = _merge(defaults, rendered)
-    assert isinstance(merged, dict)
-    return merged
+@dataclass
+class _RenderJob:
+    """Rendering one entry: its key, its context, and where its problems go."""
 
+    key: str
+    renderer: Renderer
+    context: Mapping[str, PlainData]
+    problems: list[Problem]
 
-def _render_tree(
-    value: PlainData,
-    path: FieldPath,
-    document: YamlDocument,
-    renderer: Renderer,
-    context: Mapping[str, PlainData],
-    key: str,
-    problems: list[Problem],
-) -> PlainData:
-    if isinstance(value, str):
-        if not needs_rendering(value):
-            return value
-        try:
-            return renderer.render(value, context)
-        except TemplateProblem as error:
-            problems.append(_template_problem(document, path, error, key))
+    def entry(
+        self, content: dict[str, PlainData], document: YamlDocument, defaults: YamlDocument | None
+    ) -> dict[str, PlainData] | None:
+        """The entry's fields over the catalog defaults, each rendered where it was written."""
+        before = len(self.problems)
+        rendered = self.tree(content, (), document)
+        inherited: PlainData = {}
+        if defaults is not None and defaults.data is not None:
+            inherited = self.tree(defaults.data, (), defaults)
+        if len(self.problems) > before:
             return None
-    if isinstance(value, dict):
-        return {
-            k: _render_tree(v, (*path, k), document, renderer, context, key, problems)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [
-            _render_tree(v, (*path, i), document, renderer, context, key, problems)
-            for i, v in enumerate(value)
-        ]
-    return value
+        merged = _merge(inherited, rendered)
+        return merged if isinstance(merged, dict) else None
+
+    def tree(self, value: PlainData, path: FieldPath, document: YamlDocument) -> PlainData:
+        if isinstance(value, str):
+            if not needs_rendering(value):
+                return value
+            try:
+                return self.renderer.render(value, self.context)
+            except TemplateProblem as error:
+                self.problems.append(_template_problem(document, path, error, self.key))
+                return None
+        if isinstance(value, dict):
+            return {k: self.tree(v, (*path, k), document) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.tree(v, (*path, i), document) for i, v in enumerate(value)]
+        return value
 
 
-def _template_problem(document: YamlDocument, path: FieldPath, error: TemplateProblem, key: str) -> Problem:
+def _template_problem(
+    document: YamlDocument, path: FieldPath, error: TemplateProblem, key: str
+) -> Problem:
+    """Map a line and column inside the template back to the YAML file."""
     source = document.strings.get(path)
     if source is None:
         where = document.position_of(path)
         line, column = where.line, where.column
     else:
+        # Block scalars (| and >) start on the line after their indicator.
         block = source.style in ("|", ">")
         line = source.position.line + error.line - 1 + (1 if block else 0)
-        column = source.position.column if block else source.position.column
+        column = source.position.column
         if error.column is not None:
             if error.line == 1 and not block:
-                column = source.position.column + error.column - 1 + (1 if source.style else 0)
+                column += error.column - 1 + (1 if source.style else 0)
             else:
                 column = error.column
-    where_key = "" if "[" not in key else f" (entry {key})"
-    return Problem(document.path, line, column, format_field_path(path), f"{error.message}{where_key}")
+    return Problem(
+        document.path, line, column, format_field_path(path), error.message + _entry_note(key)
+    )
+
+
+def _entry_note(key: str) -> str:
+    """Entries expanded by for_each share a file: say which one a problem belongs to."""
+    return f" (entry {key})" if "[" in key else ""
 
 
 def _merge(base: PlainData, override: PlainData) -> PlainData:
@@ -322,8 +344,13 @@ def _merge(base: PlainData, override: PlainData) -> PlainData:
     return override
 
 
-def _validate(key: str, content: dict[str, PlainData], document: YamlDocument,
-              shared: SharedInputs, out: LoadedCatalog) -> None:
+def _validate(
+    key: str,
+    content: dict[str, PlainData],
+    document: YamlDocument,
+    shared: SharedInputs,
+    out: LoadedCatalog,
+) -> None:
     now = None if key in shared.published else shared.now_ms
     checked = check_template_content(content, now_ms=now)
     for violation in checked.violations:
@@ -332,15 +359,22 @@ def _validate(key: str, content: dict[str, PlainData], document: YamlDocument,
         out.entries.append(CatalogEntry(key, document.path, 1, checked.value))
 
 
-def _violation_problem(violation: Violation, document: YamlDocument,
-                       defaults: YamlDocument | None, key: str) -> Problem:
+def _violation_problem(
+    violation: Violation, document: YamlDocument, defaults: YamlDocument | None, key: str
+) -> Problem:
     where_doc = document
     if defaults is not None and _depth(defaults, violation.loc) > _depth(document, violation.loc):
         where_doc = defaults
     where = where_doc.position_of(violation.loc)
-    suffix = "" if "[" not in key else f" (entry {key})"
-    return Problem(where_doc.path, where.line, where.column, format_field_path(violation.loc),
-                   f"{violation.message}{suffix}", str(violation.code))
+    suffix = _entry_note(key)
+    return Problem(
+        where_doc.path,
+        where.line,
+        where.column,
+        format_field_path(violation.loc),
+        f"{violation.message}{suffix}",
+        str(violation.code),
+    )
 
 
 def _depth(document: YamlDocument, loc: FieldPath) -> int:
@@ -356,8 +390,13 @@ def iter_duplicate_keys(keys: list[tuple[str, str]]) -> Iterator[Problem]:
     first: dict[str, str] = {}
     for key, file in keys:
         if key in first:
-            yield Problem(file, 1, 1, "key",
-                          f"duplicate key {key!r}: also defined in {first[key]}; "
-                          "rename one file or set a different `key:`")
+            yield Problem(
+                file,
+                1,
+                1,
+                "key",
+                f"duplicate key {key!r}: also defined in {first[key]}; "
+                "rename one file or set a different `key:`",
+            )
         else:
             first[key] = file

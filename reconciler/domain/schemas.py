@@ -29,6 +29,11 @@ def _allow_jinja(node: object) -> object:
     return updated
 
 
+def _with_jinja(schema: dict[str, object]) -> dict[str, object]:
+    widened = _allow_jinja(schema)
+    return widened if isinstance(widened, dict) else schema
+
+
 def catalog_template_schema() -> dict[str, object]:
     base = template_json_schema()
     properties = dict(base.get("properties", {}))  # type: ignore[call-overload]
@@ -50,8 +55,7 @@ def catalog_template_schema() -> dict[str, object]:
     }
     schema = dict(base)
     schema["properties"] = properties
-    schema = _allow_jinja(schema)
-    assert isinstance(schema, dict)
+    schema = _with_jinja(schema)
     schema["$schema"] = SCHEMA_DIALECT
     schema["title"] = "ipass catalog template (catalog/templates/*.yaml)"
     schema.pop("required", None)  # defaults.yaml may supply any field

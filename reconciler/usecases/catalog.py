@@ -18,6 +18,10 @@ from reconciler.domain.yamlsafe import YamlError, load_yaml_file
 from reconciler.errors import InvalidInput
 
 
+# Wall-clock budget for rendering all values of one file: a backstop for loop bombs.
+FILE_RENDER_SECONDS = 2.0
+
+
 @dataclass(frozen=True)
 class CatalogResult:
     """The catalog for one environment: its valid entries and every problem found."""
@@ -74,7 +78,9 @@ def load_catalog(
         except YamlError as error:
             loaded.problems.append(_yaml_problem(error))
             continue
-        result = cat.load_file(shown, document, shared, renderer)
+        # One timer per file, not per value: arming costs more than a cached render.
+        with renderer.deadline(FILE_RENDER_SECONDS):
+            result = cat.load_file(shown, document, shared, renderer)
         loaded.entries += result.entries
         loaded.problems += result.problems
         loaded.keys += result.keys

@@ -327,3 +327,24 @@ def test_schema_export_writes_files(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_example_catalog_is_where_the_tests_think() -> None:
     assert (EXAMPLE_CATALOG / "templates").is_dir()
+
+
+def test_parallel_load_matches_serial(tmp_path: Path) -> None:
+    from reconciler.usecases.catalog import load_catalog
+
+    files: dict[str, str | bytes] = {
+        f"catalog/templates/c{i:02d}.yaml": COUPON.replace("{{ title }}", f"Coupon {i}")
+        for i in range(12)
+    }
+    files["catalog/templates/broken.yaml"] = "type: [\n"
+    files["catalog/templates/dup/c03.yaml"] = COUPON
+    project(tmp_path, files)
+    serial = load_catalog(tmp_path, None, now_ms=1_700_000_000_000, workers=1)
+    parallel = load_catalog(tmp_path, None, now_ms=1_700_000_000_000, workers=2)
+    assert parallel.entries == serial.entries
+    assert parallel.problems == serial.problems
+    assert len(serial.entries) == 13  # the duplicate is an entry too, and a problem
+    assert [p.file for p in serial.problems] == [
+        "catalog/templates/broken.yaml",
+        "catalog/templates/dup/c03.yaml",
+    ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -145,6 +145,37 @@ def _check_var_name(document: YamlDocument, path: FieldPath, name: str) -> None:
             f"variable name {name!r} is not allowed: use letters, digits and _, "
             f"not one of {', '.join(sorted(CONTEXT_NAMES))}",
         )
+
+
+# Wall-clock budget for rendering all values of one file: a backstop for loop bombs.
+FILE_RENDER_SECONDS: Final = 2.0
+
+
+def load_files(
+    files: Sequence[tuple[Path, str]], shared: SharedInputs, macro_sources: Mapping[str, str]
+) -> list[LoadedCatalog]:
+    """Load, render and validate template files (path, shown name); one result per file, in order.
+
+    Self-contained (it builds its own renderer), so a process pool can run it on a share of files.
+    """
+    renderer = Renderer(macro_sources)
+    results = []
+    for path, shown in files:
+        try:
+            document = load_yaml_file(path, path=shown)
+        except YamlError as error:
+            results.append(LoadedCatalog(problems=[yaml_problem(error)]))
+            continue
+        # One timer per file, not per value: arming costs more than a cached render.
+        with renderer.deadline(FILE_RENDER_SECONDS):
+            results.append(load_file(shown, document, shared, renderer))
+    return results
+
+
+def yaml_problem(error: YamlError) -> Problem:
+    return Problem(
+        error.path, error.line, error.column, format_field_path(error.field), error.reason
+    )
 
 
 def load_file(

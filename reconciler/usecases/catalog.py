@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import difflib
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import repeat
+from multiprocessing import get_context
 from pathlib import Path
 
 from reconciler.domain import catalog as cat
 from reconciler.domain.canonical import canonical_json
 from reconciler.domain.config import Project, load_project
 from reconciler.domain.payload import build_request
-from reconciler.domain.problems import Problem, ProblemsFound, format_field_path
+from reconciler.domain.problems import Problem, ProblemsFound
 from reconciler.domain.templating import Renderer
-from reconciler.domain.yamlsafe import YamlError, load_yaml_file
+from reconciler.domain.yamlsafe import YamlError
 from reconciler.errors import InvalidInput
 
-
-# Wall-clock budget for rendering all values of one file: a backstop for loop bombs.
-FILE_RENDER_SECONDS = 2.0
+# Starting a worker process costs about as much as loading 500 files: below this, stay serial.
+PARALLEL_MIN_FILES = 1000
+MAX_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,13 @@ def load_catalog(
     *,
     now_ms: int | None = None,
     published: frozenset[str] = frozenset(),
+    workers: int | None = None,
 ) -> CatalogResult:
     """Load, render and validate every catalog file; collect all problems, raise none of them.
 
     `published` names entries already live at AlipayHK: their start date may lie in the past.
+    `workers` > 1 spreads the files over that many processes (default: the usable cores, for
+    catalogs large enough to repay starting them).
     """
     project = load_project(project_dir)
     env_name, env = project.environment(environment)
@@ -53,9 +60,7 @@ def load_catalog(
             f"no catalog folder at {cat.display(catalog_dir, root)!r}",
             hint="create catalog/templates/ with one YAML file per template, or use -C",
         )
-    problems: list[Problem] = []
-    files, file_problems = cat.template_files(catalog_dir, root)
-    problems += file_problems
+    files, problems = cat.template_files(catalog_dir, root)
     try:
         shared = cat.SharedInputs(
             environment=env_name,
@@ -67,20 +72,13 @@ def load_catalog(
     except YamlError as error:
         # Without its variables or defaults no entry can be rendered: report this alone.
         return CatalogResult(
-            project, env_name, env.merchant_id, len(files), (), (*problems, _yaml_problem(error))
+            project, env_name, env.merchant_id, len(files), (), (*problems, cat.yaml_problem(error))
         )
-    renderer = Renderer(cat.load_macros(catalog_dir, root))
+    macros = cat.load_macros(catalog_dir, root)
+    Renderer(macros)  # macro files are checked here, once, before any work is shared out
+    named = [(path, cat.display(path, root)) for path in files]
     loaded = cat.LoadedCatalog()
-    for path in files:
-        shown = cat.display(path, root)
-        try:
-            document = load_yaml_file(path, path=shown)
-        except YamlError as error:
-            loaded.problems.append(_yaml_problem(error))
-            continue
-        # One timer per file, not per value: arming costs more than a cached render.
-        with renderer.deadline(FILE_RENDER_SECONDS):
-            result = cat.load_file(shown, document, shared, renderer)
+    for result in _load_all(named, shared, macros, workers):
         loaded.entries += result.entries
         loaded.problems += result.problems
         loaded.keys += result.keys
@@ -92,10 +90,31 @@ def load_catalog(
     )
 
 
-def _yaml_problem(error: YamlError) -> Problem:
-    return Problem(
-        error.path, error.line, error.column, format_field_path(error.field), error.reason
-    )
+def _load_all(
+    named: list[tuple[Path, str]],
+    shared: cat.SharedInputs,
+    macros: dict[str, str],
+    workers: int | None,
+) -> list[cat.LoadedCatalog]:
+    """Per-file results in file order, computed here or in a pool of processes."""
+    count = workers if workers is not None else _default_workers(len(named))
+    if count <= 1:
+        return cat.load_files(named, shared, macros)
+    # Interleaved shares balance the work; spawn (not fork) is safe with threads running.
+    shares = [named[i::count] for i in range(count)]
+    with ProcessPoolExecutor(count, mp_context=get_context("spawn")) as pool:
+        done = list(pool.map(cat.load_files, shares, repeat(shared), repeat(macros)))
+    ordered: list[cat.LoadedCatalog] = [cat.LoadedCatalog()] * len(named)
+    for offset, results in enumerate(done):
+        for index, result in enumerate(results):
+            ordered[offset + index * count] = result
+    return ordered
+
+
+def _default_workers(files: int) -> int:
+    if files < PARALLEL_MIN_FILES:
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
 
 
 def render_bodies(

@@ -22,6 +22,7 @@ from reconciler.domain.yamlsafe import (
     YamlError,
     load_yaml_file,
     load_yaml_text,
+    loader,
 )
 from reconciler.errors import ExitCode, InvalidInput
 
@@ -674,8 +675,8 @@ def test_reading_stops_at_the_limit_when_the_size_was_wrong() -> None:
     try:
         os.write(writer, b"y" * 12_000)  # fits in any pipe buffer
         os.close(writer)
-        assert yamlsafe._read_at_most(reader, 10_001, 0) == b"y" * 10_001
-        assert yamlsafe._read_at_most(reader, 10_001, 0) == b"y" * 1_999
+        assert loader._read_at_most(reader, 10_001, 0) == b"y" * 10_001
+        assert loader._read_at_most(reader, 10_001, 0) == b"y" * 1_999
     finally:
         os.close(reader)
 
@@ -726,6 +727,28 @@ def test_yaml_error_can_be_raised_by_callers_positionally() -> None:
     assert error.field == ()
 
 
+# --- the package's interface ---------------------------------------------------------------
+
+
+def test_the_package_exports_every_public_name() -> None:
+    # Callers import these from the package, so the modules behind it stay free to change.
+    assert set(yamlsafe.__all__) >= {
+        "DEFAULT_MAX_BYTES",
+        "DEFAULT_MAX_DEPTH",
+        "DEFAULT_MAX_NODES",
+        "PlainData",
+        "Position",
+        "ScalarSource",
+        "YamlDocument",
+        "YamlError",
+        "load_yaml_file",
+        "load_yaml_text",
+    }
+    assert all(hasattr(yamlsafe, name) for name in yamlsafe.__all__)
+    limits = (yamlsafe.DEFAULT_MAX_BYTES, yamlsafe.DEFAULT_MAX_DEPTH, yamlsafe.DEFAULT_MAX_NODES)
+    assert limits == (1_048_576, 32, 100_000)
+
+
 # --- the pure-Python parser gives the same answers ------------------------------------------
 
 PARITY = [
@@ -743,15 +766,15 @@ PARITY = [
 
 @pytest.mark.parametrize("text", PARITY)
 def test_without_libyaml_the_results_are_the_same(text: str) -> None:
-    def run(parser: yamlsafe._ParserFactory) -> YamlDocument | tuple[int, int, str]:
+    def run(parser: loader._ParserFactory) -> YamlDocument | tuple[int, int, str]:
         try:
-            return yamlsafe._load(
+            return loader._load(
                 text.encode(), path="t.yaml", max_depth=32, max_nodes=1000, parser=parser
             )
         except YamlError as error:
             return error.line, error.column, error.message
 
-    fast, slow = run(yamlsafe._PARSER), run(yaml.SafeLoader)
+    fast, slow = run(loader._PARSER), run(yaml.SafeLoader)
     if isinstance(fast, YamlDocument) and isinstance(slow, YamlDocument):
         assert (fast.data, dict(fast.positions), dict(fast.strings)) == (
             slow.data,
@@ -764,7 +787,7 @@ def test_without_libyaml_the_results_are_the_same(text: str) -> None:
 
 def test_libyaml_is_used_when_present() -> None:
     fast = pytest.importorskip("yaml._yaml")
-    assert yamlsafe._PARSER is fast.CParser
+    assert loader._PARSER is fast.CParser
 
 
 # --- nothing but a document or a YamlError, for any input -----------------------------------

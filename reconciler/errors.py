@@ -64,3 +64,9 @@ class CredentialsError(IpassError):
     """A key or credential is missing, unreadable, too weak or unsafe: fix the key setup."""
 
     exit_code = ExitCode.CREDENTIALS
+
+
+class Interrupted(IpassError):
+    """Stopped by SIGINT/SIGTERM after recording the request in flight."""
+
+    exit_code = ExitCode.INTERRUPTED

@@ -19,6 +19,9 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("reconciler.cli.catalog", "validate"),
     "render": ("reconciler.cli.catalog", "render"),
     "schema": ("reconciler.cli.catalog", "schema"),
+    "plan": ("reconciler.cli.reconcile", "plan"),
+    "apply": ("reconciler.cli.reconcile", "apply"),
+    "state": ("reconciler.cli.state", "state"),
     "keys": ("reconciler.cli.keys", "keys"),
     "sandbox": ("reconciler.cli.sandbox", "sandbox"),
 }

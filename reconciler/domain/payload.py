@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from typing import Final
 
+from pydantic import JsonValue
+
 from reconciler.domain.canonical import canonical_json, sha256_hex
 from reconciler.domain.vendor.template import TemplateContent, TemplateRequest
 
 _REQUEST_ID_DOMAIN: Final = "ipass/createTemplate/v1"
 
 
-def content_payload(content: TemplateContent, merchant_id: str) -> dict[str, object]:
+def content_payload(content: TemplateContent, merchant_id: str) -> dict[str, JsonValue]:
     """The request body without its requestId, as JSON-ready data."""
-    body: dict[str, object] = content.model_dump(mode="json", by_alias=True, exclude_none=True)
+    body: dict[str, JsonValue] = content.model_dump(mode="json", by_alias=True, exclude_none=True)
     body["merchantId"] = merchant_id
     return body
 

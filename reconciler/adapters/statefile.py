@@ -1,0 +1,165 @@
+"""The state snapshot and its journal on disk.
+
+Snapshot writes are atomic (temp file, fsync, rename, fsync the folder), keep the previous
+snapshot as `<name>.backup`, and compare-and-swap: the file on disk must still carry the lineage
+and serial this process loaded, or the write is refused. Journal lines are appended; a `pending`
+line is fsynced before its request is sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from pydantic import ValidationError
+
+from reconciler.adapters.files import fsync_dir, write_atomic
+from reconciler.domain.journal import EventLine, JournalEvent, Pending, replay
+from reconciler.domain.state import State, new_state, parse_state, state_text
+from reconciler.errors import ConflictError, InvalidInput
+
+
+@dataclass
+class StateStore:
+    """One environment's snapshot (`<env>.json`) and journal (`<env>.journal.jsonl`)."""
+
+    path: Path
+    environment: str
+    _journal: IO[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def journal_path(self) -> Path:
+        return self.path.with_name(self.path.stem + ".journal.jsonl")
+
+    @property
+    def backup_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".backup")
+
+    def read(self) -> State | None:
+        """The snapshot as written, or None when there is none yet."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConflictError(f"cannot read state file {self.path}: {error}") from None
+        return parse_state(text, where=str(self.path), environment=self.environment)
+
+    def load(self) -> State:
+        """Snapshot plus journal: the current state (a fresh one if nothing exists yet)."""
+        snapshot = self.read()
+        events = self.read_journal()
+        if snapshot is None:
+            if not events:
+                return new_state(self.environment)
+            first = events[0]
+            snapshot = new_state(self.environment).model_copy(
+                update={"lineage": first.lineage, "serial": first.base_serial}
+            )
+        return replay(snapshot, events)
+
+    def read_journal(self) -> list[JournalEvent]:
+        """Every complete journal line; a torn last line (a crash mid-write) is ignored."""
+        try:
+            raw = self.journal_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        lines = raw.split(b"\n")
+        events = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                events.append(EventLine.model_validate_json(line).event)
+            except ValidationError:
+                if number == len(lines):  # unterminated last line: never fsynced, never acted on
+                    break
+                raise ConflictError(
+                    f"journal {self.journal_path} line {number} is corrupt",
+                    hint="inspect it by hand; the state snapshot itself is unchanged",
+                ) from None
+        return events
+
+    def append(self, event: JournalEvent, *, durable: bool) -> None:
+        """Append one event; `durable` fsyncs it (and every line before it) to disk."""
+        handle = self._open_journal()
+        line = EventLine(event=event).model_dump_json().encode("utf-8") + b"\n"
+        handle.write(line)
+        handle.flush()
+        if durable:
+            os.fsync(handle.fileno())
+
+    def _open_journal(self) -> IO[bytes]:
+        if self._journal is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            created = not self.journal_path.exists()
+            self._journal = self.journal_path.open("ab")
+            if created:
+                fsync_dir(self.path.parent)
+        return self._journal
+
+    def checkpoint(self, state: State, *, loaded: State | None) -> State:
+        """Write `state` as the new snapshot (serial + 1) and clear the journal it absorbed.
+
+        `loaded` is the snapshot this process started from (None: there was none); if the file
+        on disk has moved since, nothing is written.
+        """
+        on_disk = self.read()
+        self._check_unmoved(on_disk, loaded)
+        written = state.model_copy(update={"serial": state.serial + 1})
+        if on_disk is not None:
+            write_atomic(self.backup_path, self.path.read_bytes())
+        write_atomic(self.path, state_text(written).encode("utf-8"))
+        self._truncate_journal()
+        return written
+
+    def _check_unmoved(self, on_disk: State | None, loaded: State | None) -> None:
+        if on_disk is None and loaded is None:
+            return
+        if on_disk is None or loaded is None:
+            raise ConflictError(
+                f"state file {self.path} appeared or vanished while ipass was running",
+                hint="another process is writing this environment's state; re-run the plan",
+            )
+        if on_disk.lineage != loaded.lineage:
+            raise ConflictError(
+                f"state file {self.path} now has lineage {on_disk.lineage}, not {loaded.lineage}",
+                hint="it was replaced by another state; re-run the plan against it",
+            )
+        if on_disk.serial != loaded.serial:
+            raise ConflictError(
+                f"state file {self.path} moved to serial {on_disk.serial} "
+                f"(this run started from {loaded.serial})",
+                hint="another apply wrote it; re-run the plan",
+            )
+
+    def _truncate_journal(self) -> None:
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.journal_path)
+        fsync_dir(self.path.parent)
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+
+def pending_events(store: StateStore) -> list[Pending]:
+    return [e for e in store.read_journal() if isinstance(e, Pending)]
+
+
+def ensure_writable(folder: Path) -> None:
+    """Fail before any API call when the state folder cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InvalidInput(f"cannot create state folder {folder}: {error}") from None
+    if not os.access(folder, os.W_OK):
+        raise InvalidInput(
+            f"state folder {folder} is not writable",
+            hint="apply must record every template it creates; fix the permissions first",
+        )

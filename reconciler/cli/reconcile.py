@@ -1,0 +1,204 @@
+"""`ipass plan`, `ipass apply`: dispatch to the reconciler use cases and draw their results."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from reconciler.cli.catalog import env_option
+from reconciler.cli.context import options
+from reconciler.domain.plan import Action, Plan, PlanOptions, PlanStep
+from reconciler.errors import ExitCode, InvalidInput
+
+target_option = click.option(
+    "--target", "targets", multiple=True, metavar="KEY", help="Only this entry (repeatable)."
+)
+exclude_option = click.option(
+    "--exclude", "excludes", multiple=True, metavar="KEY", help="Leave this entry out (repeatable)."
+)
+replace_option = click.option(
+    "--replace",
+    "replace",
+    multiple=True,
+    metavar="KEY",
+    help="Publish an edited entry as a new template; the old one stays live, in history.",
+)
+retry_option = click.option(
+    "--retry-unknown",
+    is_flag=True,
+    help="Re-send creates whose outcome is unknown, with the same requestId.",
+)
+
+
+@click.command()
+@env_option
+@target_option
+@exclude_option
+@replace_option
+@retry_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan; `ipass apply FILE` applies exactly it, or refuses if stale.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="markdown fits a pull-request comment; json is versioned.",
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
+def plan(
+    *,
+    environment: str | None,
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    replace: tuple[str, ...],
+    retry_unknown: bool,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+) -> int:
+    """Show what apply would publish: offline, no credentials needed.
+
+    Each entry gets one action: create, no-op, blocked (a published entry was
+    edited: there is no update API), replace, retire (gone from the catalog),
+    unknown (an earlier create's outcome is not known) or retry. Exits 1 when
+    something is blocked and 5 when an outcome is unknown, so a pull request
+    cannot merge a plan that apply would refuse.
+    """
+    from reconciler.domain.plan_document import plan_json
+    from reconciler.domain.plan_render import plan_markdown, plan_text
+    from reconciler.usecases.plan import make_plan
+    from reconciler.usecases.saved_plan import save_plan
+
+    wanted = PlanOptions(targets, excludes, replace, retry_unknown)
+    result = make_plan(options().project_dir, environment, wanted)
+    if out is not None:
+        save_plan(result, out)
+    if fmt == "json":
+        click.echo(plan_json(result), nl=False)
+    elif fmt == "markdown":
+        click.echo(plan_markdown(result))
+    else:
+        click.echo(plan_text(result, color=sys.stdout.isatty()))
+    if out is not None:
+        click.echo(f"saved to {out}; apply it with `ipass apply {out}`", err=True)
+    return int(_plan_exit(result, detailed_exitcode))
+
+
+def _plan_exit(result: Plan, detailed: bool) -> ExitCode:
+    if result.of(Action.BLOCKED):
+        return ExitCode.INVALID_INPUT
+    if result.of(Action.UNKNOWN):
+        return ExitCode.OUTCOME_UNKNOWN
+    if detailed and result.has_changes:
+        return ExitCode.PLAN_HAS_CHANGES
+    return ExitCode.OK
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.total = 0
+        self.count = 0
+
+    def begin(self, plan: Plan, total: int) -> None:
+        self.total = total
+        click.echo(
+            f"applying {total} change{'s' if total != 1 else ''} to {plan.binding.environment}"
+        )
+
+    def done(self, step: PlanStep, outcome: str) -> None:
+        self.count += 1
+        width = len(str(self.total))
+        click.echo(f"[{self.count:>{width}}/{self.total}] {step.key}: {outcome}")
+
+
+@contextmanager
+def _graceful_stop() -> Iterator[list[bool]]:
+    """SIGINT/SIGTERM ask to stop after the request in flight; a second one stops at once."""
+    flag = [False]
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if flag[0]:
+            raise KeyboardInterrupt
+        flag[0] = True
+        click.echo("stopping after the request in flight is recorded...", err=True)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@click.command()
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@env_option
+@target_option
+@exclude_option
+@replace_option
+@retry_option
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+def apply(
+    *,
+    plan_file: Path | None,
+    environment: str | None,
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    replace: tuple[str, ...],
+    retry_unknown: bool,
+    auto_approve: bool,
+) -> int:
+    """Publish new entries to AlipayHK, recording every templateCode.
+
+    Takes the environment's lock, plans (or checks PLAN_FILE is not stale), shows
+    the plan and asks, then creates each new template: journaled before it is
+    sent, recorded when AlipayHK answers. A rejection stops the run (exit 4); an
+    unknown outcome is recorded and stops it (exit 5); Ctrl-C finishes the request
+    in flight, records it and exits 130. Running it again right after is a no-op.
+    """
+    from reconciler.domain.plan_render import plan_text
+    from reconciler.usecases.apply import ApplyRequest
+    from reconciler.usecases.apply import apply as run_apply
+
+    if plan_file is not None and (targets or excludes or replace or retry_unknown):
+        raise InvalidInput(
+            "a saved plan carries its own options; drop --target/--exclude/--replace"
+        )
+
+    def confirm(result: Plan) -> bool:
+        click.echo(plan_text(result, color=sys.stdout.isatty()))
+        if auto_approve:
+            return True
+        if not sys.stdin.isatty():
+            raise InvalidInput("apply needs --auto-approve when it cannot ask (no terminal)")
+        return click.confirm("Publish these changes? Templates cannot be deleted", default=False)
+
+    request = ApplyRequest(
+        options().project_dir,
+        environment,
+        PlanOptions(targets, excludes, replace, retry_unknown),
+        plan_file,
+    )
+    with _graceful_stop() as stop:
+        report = run_apply(
+            request, confirm=confirm, progress=_Progress(), should_stop=lambda: stop[0]
+        )
+    if not report.plan.has_changes:
+        click.echo(f"no changes: {report.plan.binding.environment} is up to date with the catalog")
+        return int(ExitCode.OK)
+    click.echo(
+        f"done: {len(report.created)} created, {len(report.retired)} retired; "
+        f"state recorded in {report.state_file}"
+    )
+    return int(ExitCode.OK)

@@ -1,0 +1,273 @@
+"""The plan: a pure comparison of the desired catalog with the recorded state.
+
+Every catalog entry and every state entry in scope gets exactly one step. Computing it does no
+I/O; applying it and printing it are two separate consumers of the same immutable data.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pydantic import JsonValue
+
+from reconciler.domain.canonical import canonical_json, sha256_hex
+from reconciler.domain.payload import derive_request_id
+from reconciler.domain.state import State, TemplateRecord
+from reconciler.errors import InvalidInput
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    NOOP = "no-op"
+    BLOCKED = "blocked"
+    REPLACE = "replace"
+    RETIRE = "retire"
+    UNKNOWN = "unknown"
+    RETRY = "retry"
+
+
+# Steps that make apply call AlipayHK or change the state.
+CHANGES = frozenset({Action.CREATE, Action.REPLACE, Action.RETIRE, Action.RETRY})
+
+
+@dataclass(frozen=True)
+class Desired:
+    """A catalog entry ready to send: the full body (with requestId) and its identity."""
+
+    key: str
+    source: str
+    payload: dict[str, JsonValue]
+    payload_hash: str
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    path: str
+    old: JsonValue
+    new: JsonValue
+    added: bool = False
+    removed: bool = False
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    key: str
+    action: Action
+    reason: str
+    desired: Desired | None = None
+    recorded: TemplateRecord | None = None
+    changes: tuple[FieldChange, ...] = ()
+    # What apply would send for create/replace/retry: the body and its derived requestId.
+    send: dict[str, JsonValue] | None = None
+    generation: int = 0
+
+    @property
+    def source(self) -> str | None:
+        if self.desired is not None:
+            return self.desired.source
+        return self.recorded.source if self.recorded is not None else None
+
+
+@dataclass(frozen=True)
+class PlanBinding:
+    """What the plan was computed from; a saved plan applies only to exactly this."""
+
+    environment: str
+    lineage: str | None
+    serial: int
+    catalog_hash: str
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    retry_unknown: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    binding: PlanBinding
+    options: PlanOptions
+    steps: tuple[PlanStep, ...]
+    counts: Mapping[Action, int] = field(default_factory=dict)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(step.action in CHANGES for step in self.steps)
+
+    def of(self, action: Action) -> tuple[PlanStep, ...]:
+        return tuple(step for step in self.steps if step.action is action)
+
+
+def catalog_hash(desired: Mapping[str, Desired]) -> str:
+    """Identity of the whole rendered catalog: keys and payload hashes, nothing else."""
+    pairs = sorted((key, entry.payload_hash) for key, entry in desired.items())
+    return sha256_hex(canonical_json(pairs))
+
+
+def compute_plan(
+    desired: Mapping[str, Desired],
+    state: State,
+    *,
+    snapshot_lineage: str | None,
+    options: PlanOptions = PlanOptions(),
+) -> Plan:
+    """One step per key in scope, sorted by key."""
+    known = set(desired) | {k for k, e in state.entries.items() if e.current is not None}
+    _check_named(options, known, desired)
+    scope = _scope(known, options)
+    steps = tuple(_step(key, desired.get(key), state, options) for key in sorted(scope))
+    counts: dict[Action, int] = {}
+    for step in steps:
+        counts[step.action] = counts.get(step.action, 0) + 1
+    binding = PlanBinding(
+        environment=state.environment,
+        lineage=snapshot_lineage,
+        serial=state.serial,
+        catalog_hash=catalog_hash(desired),
+    )
+    return Plan(binding, options, steps, counts)
+
+
+def _check_named(options: PlanOptions, known: set[str], desired: Mapping[str, Desired]) -> None:
+    for flag, keys, pool in (
+        ("--target", options.targets, known),
+        ("--exclude", options.excludes, known),
+        ("--replace", options.replace, set(desired)),
+    ):
+        for key in keys:
+            if key not in pool:
+                guesses = difflib.get_close_matches(key, sorted(pool), n=1)
+                hint = (
+                    f"did you mean {guesses[0]!r}?"
+                    if guesses
+                    else "`ipass state list` and `ipass validate` show the keys"
+                )
+                raise InvalidInput(f"{flag} {key!r}: no such entry", hint=hint)
+
+
+def _scope(known: set[str], options: PlanOptions) -> set[str]:
+    scope = set(options.targets) if options.targets else set(known)
+    return scope - set(options.excludes)
+
+
+def _step(key: str, wanted: Desired | None, state: State, options: PlanOptions) -> PlanStep:
+    recorded = state.current(key)
+    if recorded is None:
+        if wanted is None:  # scope holds only catalog keys and recorded ones
+            raise ValueError(f"{key!r} is neither in the catalog nor recorded")
+        generation = _next_generation(state, key)
+        return PlanStep(
+            key, Action.CREATE, "new entry", wanted, None, (), _body(wanted, generation), generation
+        )
+    if recorded.status in ("pending", "unknown"):
+        return _unknown_step(key, wanted, recorded, options)
+    if wanted is None:
+        if recorded.status == "retired":
+            return PlanStep(key, Action.NOOP, "retired earlier", None, recorded)
+        reason = "removed from the catalog; the template stays live at AlipayHK until its end date"
+        return PlanStep(key, Action.RETIRE, reason, None, recorded)
+    return _published_step(key, wanted, recorded, options)
+
+
+def _unknown_step(
+    key: str, wanted: Desired | None, recorded: TemplateRecord, options: PlanOptions
+) -> PlanStep:
+    if options.retry_unknown:
+        reason = "re-send the earlier request with the same requestId"
+        body = dict(recorded.payload)
+        return PlanStep(key, Action.RETRY, reason, wanted, recorded, (), body, recorded.generation)
+    return PlanStep(key, Action.UNKNOWN, _unknown_reason(recorded), wanted, recorded)
+
+
+def _published_step(
+    key: str, wanted: Desired, recorded: TemplateRecord, options: PlanOptions
+) -> PlanStep:
+    if wanted.payload_hash == recorded.payload_hash:
+        return PlanStep(key, Action.NOOP, "unchanged", wanted, recorded)
+    changes = field_changes(recorded.payload, wanted.payload)
+    if key in options.replace:
+        generation = recorded.generation + 1
+        reason = "publish a new template; the old one stays live and moves to history"
+        body = _body(wanted, generation)
+        return PlanStep(key, Action.REPLACE, reason, wanted, recorded, changes, body, generation)
+    reason = "published templates cannot be changed at AlipayHK"
+    return PlanStep(key, Action.BLOCKED, reason, wanted, recorded, changes)
+
+
+def _unknown_reason(record: TemplateRecord) -> str:
+    detail = record.note or "a create was sent and its outcome was never recorded"
+    return (
+        f"{detail}; find out at AlipayHK, then `ipass state resolve` it, "
+        "or `ipass apply --retry-unknown` to re-send with the same requestId"
+    )
+
+
+def _next_generation(state: State, key: str) -> int:
+    """Generations used by earlier templates of this key are never reused."""
+    entry = state.entries.get(key)
+    if entry is None:
+        return 0
+    used = [r.generation for r in entry.history if r.history_reason != "resolved-not-created"]
+    return max(used) + 1 if used else 0
+
+
+def _body(wanted: Desired, generation: int) -> dict[str, JsonValue]:
+    body = dict(wanted.payload)
+    merchant = body.get("merchantId")
+    body["requestId"] = derive_request_id(
+        merchant if isinstance(merchant, str) else "", wanted.key, wanted.payload_hash, generation
+    )
+    return body
+
+
+def field_changes(
+    old: Mapping[str, JsonValue], new: Mapping[str, JsonValue]
+) -> tuple[FieldChange, ...]:
+    """Leaf-level differences of two payloads (requestId aside), as dotted field paths."""
+    from deepdiff import DeepDiff  # only plans with edited entries pay for the import
+
+    diff = DeepDiff(_without_id(old), _without_id(new), view="tree", verbose_level=2)
+    changes = []
+    for kind, levels in diff.items():
+        for level in levels:
+            path = _dotted(level.path(output_format="list"))
+            added = kind.endswith("_added")
+            removed = kind.endswith("_removed")
+            changes.append(
+                FieldChange(
+                    path,
+                    None if added else _plain(level.t1),
+                    None if removed else _plain(level.t2),
+                    added=added,
+                    removed=removed,
+                )
+            )
+    return tuple(sorted(changes, key=lambda change: change.path))
+
+
+def _dotted(parts: list[str | int]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _plain(value: object) -> JsonValue:
+    """deepdiff hands back the compared objects themselves: JSON data, or a marker when absent."""
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        return value
+    return None
+
+
+def _without_id(payload: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
+    return {k: v for k, v in payload.items() if k != "requestId"}
+
+
+def scope_keys(plan: Plan) -> Sequence[str]:
+    return [step.key for step in plan.steps]

@@ -1,0 +1,166 @@
+"""Recorded state: what has been published for one environment, one JSON file per environment.
+
+Deterministic (sorted keys, two-space indent, trailing newline) so its git diff reads well;
+versioned; carrying a `lineage` fixed at creation and a `serial` that grows with every write.
+A file that is truncated, conflict-marked, of an unknown version or inconsistent (a payload that
+no longer matches its recorded hash) is refused, never repaired silently.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, ValidationError
+
+from reconciler.domain.canonical import canonical_json, sha256_hex
+from reconciler.errors import ConflictError
+
+STATE_FORMAT_VERSION: Final = 1
+Status = Literal["created", "pending", "unknown", "retired"]
+# A record stays in an entry's history with why it left `current`.
+HistoryReason = Literal["replaced", "forgotten", "resolved-not-created", "rejected"]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+_CONFLICT_MARKERS: Final = ("<<<<<<< ", "=======\n", ">>>>>>> ")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class TemplateRecord(BaseModel):
+    """One createTemplate intent and, once known, its outcome."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    status: Status
+    template_code: str | None = None
+    template_status: str | None = None
+    request_id: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    payload_hash: Sha256
+    payload: dict[str, JsonValue]
+    generation: int = Field(default=0, ge=0)
+    source: str | None = None
+    recorded_at: str
+    updated_at: str
+    note: str | None = None
+    history_reason: HistoryReason | None = None
+
+    def payload_matches(self) -> bool:
+        """The payload (everything sent but requestId) still hashes to `payload_hash`."""
+        body = {k: v for k, v in self.payload.items() if k != "requestId"}
+        return sha256_hex(canonical_json(body)) == self.payload_hash
+
+    @property
+    def live(self) -> bool:
+        """A template that exists (or may exist) at AlipayHK for this record."""
+        return self.status != "retired" or self.template_code is not None
+
+
+class StateEntry(BaseModel):
+    """A catalog key: its current template (if any) and every earlier one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    current: TemplateRecord | None = None
+    history: tuple[TemplateRecord, ...] = ()
+
+
+class State(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    format_version: Literal[1] = STATE_FORMAT_VERSION
+    lineage: Annotated[str, StringConstraints(pattern=r"^[0-9a-f-]{36}$")]
+    serial: int = Field(ge=0)
+    environment: str
+    entries: dict[str, StateEntry] = Field(default_factory=dict)
+
+    def current(self, key: str) -> TemplateRecord | None:
+        entry = self.entries.get(key)
+        return entry.current if entry is not None else None
+
+    def with_record(
+        self,
+        key: str,
+        record: TemplateRecord | None,
+        *,
+        retire_current: HistoryReason | None = None,
+    ) -> State:
+        """A copy with `key`'s current record replaced (the old one moved to history if asked)."""
+        old = self.entries.get(key, StateEntry())
+        history = old.history
+        if retire_current is not None and old.current is not None:
+            history = (*history, old.current.model_copy(update={"history_reason": retire_current}))
+        entries = dict(self.entries)
+        entries[key] = StateEntry(current=record, history=history)
+        return self.model_copy(update={"entries": entries})
+
+    def restored(self, key: str, previous: StateEntry | None) -> State:
+        """A copy with `key` put back exactly as it was (used when a create was rejected)."""
+        entries = dict(self.entries)
+        if previous is None:
+            entries.pop(key, None)
+        else:
+            entries[key] = previous
+        return self.model_copy(update={"entries": entries})
+
+
+def new_state(environment: str) -> State:
+    return State(lineage=str(uuid.uuid4()), serial=0, environment=environment)
+
+
+def state_text(state: State) -> str:
+    """Deterministic JSON: sorted keys, two-space indent, trailing newline."""
+    data = state.model_dump(mode="json", exclude_none=True)
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+
+
+def parse_state(text: str, *, where: str, environment: str) -> State:
+    """Parse and check a state file; anything suspicious is a conflict to resolve by a person."""
+    if not text.strip():
+        raise _refuse(where, "is empty (truncated?)")
+    for marker in _CONFLICT_MARKERS:
+        if marker in text:
+            raise _refuse(where, "contains git conflict markers; resolve the merge by hand first")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _refuse(
+            where, f"is not valid JSON (line {error.lineno}: {error.msg}); truncated?"
+        ) from None
+    if not isinstance(raw, dict):
+        raise _refuse(where, "is not a JSON object")
+    version = raw.get("format_version")
+    if version != STATE_FORMAT_VERSION:
+        raise _refuse(
+            where,
+            f"has format_version {version!r}; this ipass reads version {STATE_FORMAT_VERSION}",
+        )
+    try:
+        state = State.model_validate_json(text)
+    except ValidationError as error:
+        first = error.errors()[0]
+        path = ".".join(str(p) for p in first["loc"])
+        raise _refuse(where, f"is malformed at {path}: {first['msg']}") from None
+    if state.environment != environment:
+        raise _refuse(where, f"belongs to environment {state.environment!r}, not {environment!r}")
+    for key, entry in state.entries.items():
+        for record in (entry.current, *entry.history):
+            if record is not None and not record.payload_matches():
+                raise _refuse(
+                    where,
+                    f"entry {key!r}: its payload does not match its payload_hash "
+                    "(edited by hand?); restore it from git or the .backup file",
+                )
+    return state
+
+
+def _refuse(where: str, problem: str) -> ConflictError:
+    return ConflictError(
+        f"state file {where} {problem}",
+        hint="ipass never overwrites a state it cannot trust; fix or restore the file "
+        "(the previous snapshot is kept beside it as .backup)",
+    )

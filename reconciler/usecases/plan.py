@@ -1,0 +1,65 @@
+"""`ipass plan`: compare the catalog with the recorded state, offline and without credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.adapters.statefile import StateStore
+from reconciler.domain.config import EnvironmentConfig, Project
+from reconciler.domain.payload import content_payload, payload_hash
+from reconciler.domain.plan import Desired, Plan, PlanOptions, compute_plan
+from reconciler.domain.problems import ProblemsFound
+from reconciler.domain.state import State
+from reconciler.usecases.catalog import CatalogResult, load_catalog
+from reconciler.usecases.target import Paths, state_paths
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """Everything a plan is computed from, loaded once."""
+
+    project: Project
+    environment: str
+    env: EnvironmentConfig
+    paths: Paths
+    store: StateStore
+    snapshot: State | None
+    state: State
+    catalog: CatalogResult
+    desired: dict[str, Desired]
+
+
+def load_inputs(project_dir: Path, environment: str | None) -> PlanInputs:
+    """Read the state (snapshot + journal) and the catalog; raise on any catalog problem."""
+    from reconciler.domain.config import load_project
+
+    project = load_project(project_dir)
+    env_name, env = project.environment(environment)
+    paths = state_paths(project, env_name, env)
+    store = StateStore(paths.state_file, env_name)
+    snapshot = store.read()
+    state = store.load()
+    published = frozenset(k for k, e in state.entries.items() if e.current is not None)
+    catalog = load_catalog(project_dir, env_name, published=published)
+    if catalog.problems:
+        raise ProblemsFound(catalog.problems)
+    desired = {
+        entry.key: Desired(
+            key=entry.key,
+            source=f"{entry.file}:{entry.line}",
+            payload=content_payload(entry.content, catalog.merchant_id),
+            payload_hash=payload_hash(entry.content, catalog.merchant_id),
+        )
+        for entry in catalog.entries
+    }
+    return PlanInputs(project, env_name, env, paths, store, snapshot, state, catalog, desired)
+
+
+def plan_from(inputs: PlanInputs, options: PlanOptions) -> Plan:
+    lineage = inputs.snapshot.lineage if inputs.snapshot is not None else None
+    return compute_plan(inputs.desired, inputs.state, snapshot_lineage=lineage, options=options)
+
+
+def make_plan(project_dir: Path, environment: str | None, options: PlanOptions) -> Plan:
+    return plan_from(load_inputs(project_dir, environment), options)

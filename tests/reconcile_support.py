@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-
 from helpers import copy_example
+
 from reconciler.adapters.sandbox.server import SandboxServer
 from reconciler.domain.config import SANDBOX_MERCHANT_ID
 
@@ -34,7 +35,8 @@ class Rehearsal:
         """Request ids of the templates the sandbox holds (one per created template)."""
         return [t.request_id for t in self.server.store.templates()]
 
-    def state(self) -> dict[str, object]:
+    def state(self) -> dict[str, Any]:
+        """The state file as JSON data (tests index into it freely)."""
         data = json.loads(self.state_file.read_text(encoding="utf-8"))
         assert isinstance(data, dict)
         return data

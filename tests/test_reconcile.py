@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from helpers import REPO, copy_example, run_cli
 from reconcile_support import Rehearsal, rehearsal
-from reconciler.adapters.lock import EnvironmentLock
+
+from reconciler.adapters.lock import EnvironmentLock, read_holder
 from reconciler.adapters.sandbox.faults import FaultKind, FaultRule
 
 EXAMPLE_KEYS = 10
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> object:
+def rig(tmp_path: Path) -> Iterator[Rehearsal]:
     with rehearsal(tmp_path) as r:
         yield r
-
-
-def cli(capsys: pytest.CaptureFixture[str], r: Rehearsal, *args: str) -> object:
-    return run_cli(capsys, "-C", str(r.root), *args)
 
 
 def edit(r: Rehearsal, name: str, old: str, new: str) -> None:
@@ -75,19 +75,21 @@ def test_edit_of_published_entry_is_blocked_then_replaced(
     run = run_cli(capsys, "-C", str(rig.root), "plan")
     assert run.code == 1
     assert "blocked" in run.out
-    assert '"Christmas Movie Ticket"' in run.out and '"Xmas Movie Ticket"' in run.out
+    assert '"Christmas Movie Ticket"' in run.out
+    assert '"Xmas Movie Ticket"' in run.out
     assert "--replace cinema" in run.out
     refused = run_cli(capsys, "-C", str(rig.root), "apply", "--auto-approve")
     assert refused.code == 1
-    assert "blocked" in refused.err and "nothing was applied" in refused.err
+    assert "blocked" in refused.err
+    assert "nothing was applied" in refused.err
     assert len(rig.templates()) == EXAMPLE_KEYS
-    old_code = rig.state()["entries"]["cinema"]["current"]["template_code"]  # type: ignore[index]
+    old_code = rig.state()["entries"]["cinema"]["current"]["template_code"]
     replaced = run_cli(
         capsys, "-C", str(rig.root), "apply", "--auto-approve", "--replace", "cinema"
     )
     assert replaced.code == 0, replaced.err
     assert len(rig.templates()) == EXAMPLE_KEYS + 1
-    entry = rig.state()["entries"]["cinema"]  # type: ignore[index]
+    entry = rig.state()["entries"]["cinema"]
     assert entry["current"]["template_code"] != old_code
     assert entry["current"]["generation"] == 1
     assert entry["history"][0]["template_code"] == old_code
@@ -106,7 +108,7 @@ def test_removed_entry_is_retired_not_forgotten(
     done = run_cli(capsys, "-C", str(rig.root), "apply", "--auto-approve")
     assert done.code == 0, done.err
     assert "0 created, 1 retired" in done.out
-    entry = rig.state()["entries"]["ferry-macau"]  # type: ignore[index]
+    entry = rig.state()["entries"]["ferry-macau"]
     assert entry["current"]["status"] == "retired"
     assert entry["current"]["template_code"]
     assert len(rig.templates()) == EXAMPLE_KEYS
@@ -159,9 +161,10 @@ def test_unknown_outcome_is_recorded_then_retried_with_the_same_request_id(
     rig.server.set_faults([FaultRule(kind=FaultKind.DROP_AFTER_COMMIT, count=1)])
     run = run_cli(capsys, "-C", str(rig.root), "apply", "--auto-approve")
     assert run.code == 5, run.err
-    assert "bus-shenzhen-bay" in run.err and "--retry-unknown" in run.err
+    assert "bus-shenzhen-bay" in run.err
+    assert "--retry-unknown" in run.err
     assert len(rig.templates()) == 1  # created at the sandbox, answer lost
-    entry = rig.state()["entries"]["bus-shenzhen-bay"]  # type: ignore[index]
+    entry = rig.state()["entries"]["bus-shenzhen-bay"]
     assert entry["current"]["status"] == "unknown"
     plan = run_cli(capsys, "-C", str(rig.root), "plan")
     assert plan.code == 5
@@ -173,7 +176,7 @@ def test_unknown_outcome_is_recorded_then_retried_with_the_same_request_id(
     assert run_cli(capsys, "-C", str(rig.root), "apply", "--auto-approve").code == 0
     assert len(rig.templates()) == EXAMPLE_KEYS
     assert len(set(rig.templates())) == EXAMPLE_KEYS  # exactly one template per key
-    states = {e["current"]["status"] for e in rig.state()["entries"].values()}  # type: ignore[union-attr]
+    states = {e["current"]["status"] for e in rig.state()["entries"].values()}
     assert states == {"created"}
 
 
@@ -219,15 +222,28 @@ def test_second_apply_exits_3_naming_the_holder_without_calling_the_api(
 
 
 def test_force_unlock_needs_the_lock_id(rig: Rehearsal, capsys: pytest.CaptureFixture[str]) -> None:
-    lock = EnvironmentLock(rig.root / ".ipass/locks", "rehearsal", "apply")
-    info = lock.acquire()
-    lock._handle.close()  # type: ignore[union-attr]  # the OS lock dies as with a killed process
-    lock._handle = None
+    # A process takes the lock and is killed: the kernel frees the lock, its record stays.
+    code = (
+        "import os, signal, sys; from pathlib import Path; "
+        "from reconciler.adapters.lock import EnvironmentLock; "
+        "EnvironmentLock(Path(sys.argv[1]), 'rehearsal', 'apply').acquire(); "
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    locks = rig.root / ".ipass/locks"
+    died = subprocess.run([sys.executable, "-c", code, str(locks)], check=False, timeout=60)
+    assert died.returncode == -signal.SIGKILL
+    holder = read_holder(locks / "rehearsal.lock.json")
+    assert holder is not None
     wrong = run_cli(capsys, "-C", str(rig.root), "state", "force-unlock", "nope")
     assert wrong.code == 3
-    right = run_cli(capsys, "-C", str(rig.root), "state", "force-unlock", info.lock_id)
+    assert "does not match" in wrong.err
+    right = run_cli(capsys, "-C", str(rig.root), "state", "force-unlock", holder.lock_id)
     assert right.code == 0, right.err
-    assert not (rig.root / ".ipass/locks/rehearsal.lock.json").exists()
+    assert not (locks / "rehearsal.lock.json").exists()
+    # A stale record never blocks anyway: the kernel released the lock with the process.
+    assert subprocess.run([sys.executable, "-c", code, str(locks)], check=False).returncode
+    done = run_cli(capsys, "-C", str(rig.root), "apply", "--auto-approve", "--target", "cinema")
+    assert done.code == 0, done.err
 
 
 @pytest.mark.parametrize(
@@ -247,10 +263,10 @@ def test_force_unlock_needs_the_lock_id(rig: Rehearsal, capsys: pytest.CaptureFi
     ],
 )
 def test_damaged_state_is_refused_and_never_overwritten(
-    rig: Rehearsal, capsys: pytest.CaptureFixture[str], damage: object, message: str
+    rig: Rehearsal, capsys: pytest.CaptureFixture[str], damage: Callable[[str], str], message: str
 ) -> None:
     assert run_cli(capsys, "-C", str(rig.root), "apply", "--auto-approve").code == 0
-    damaged = damage(rig.state_file.read_text(encoding="utf-8"))  # type: ignore[operator]
+    damaged = damage(rig.state_file.read_text(encoding="utf-8"))
     rig.state_file.write_text(damaged, encoding="utf-8")
     for command in (("plan",), ("apply", "--auto-approve"), ("state", "list")):
         run = run_cli(capsys, "-C", str(rig.root), *command)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 from reconciler.adapters.lock import EnvironmentLock
 from reconciler.adapters.statefile import StateStore, ensure_writable
@@ -34,7 +34,7 @@ from reconciler.usecases.saved_plan import check_saved_plan, read_saved_plan
 from reconciler.usecases.target import Paths, open_client, state_paths
 
 if TYPE_CHECKING:
-    from reconciler.adapters.alipayhk.client import TemplateCreated
+    from reconciler.adapters.alipayhk.results import TemplateCreated
 
 
 class TemplateCreator(Protocol):
@@ -124,6 +124,14 @@ def _refuse_blocked(plan: Plan) -> None:
         )
 
 
+class _EventBase(TypedDict):
+    """Every journal event names the snapshot it builds on and its key."""
+
+    lineage: str
+    base_serial: int
+    key: str
+
+
 class _Engine:
     """Executes the steps that change something, journaling each one."""
 
@@ -163,7 +171,7 @@ class _Engine:
         finally:
             self.close()
 
-    def _base(self, key: str) -> dict[str, object]:
+    def _base(self, key: str) -> _EventBase:
         return {"lineage": self.state.lineage, "base_serial": self.state.serial, "key": key}
 
     def _record(self, event: JournalEvent, *, durable: bool) -> None:

@@ -1,0 +1,346 @@
+"""The plan as a JSON document: `ipass plan` output for machines, and the saved plan file.
+
+This is an interface, versioned like the state file. Format `ipass-plan`, version 1:
+
+    {
+      "format": "ipass-plan",
+      "format_version": 1,
+      "binding": {"environment", "lineage", "serial", "catalog_hash"},
+      "options": {"targets", "excludes", "replace", "retry_unknown"},
+      "summary": {"create", "no-op", "blocked", "replace", "retire", "unknown", "retry"},
+      "has_changes": true,
+      "steps": [
+        {
+          "key", "action", "reason", "source",
+          "type", "product", "names": {"zh_HK", "en_US"},
+          "price": {"current_cent", "original_cent", "currency"} | null,
+          "start": {"ms", "hong_kong"} | null, "end": {...} | null,
+          "template_code", "recorded_request_id", "request_id",
+          "payload_hash", "recorded_payload_hash", "generation",
+          "changes": [{"path", "old", "new", "added", "removed"}],
+          "send": {... the exact createTemplate body ...} | null
+        }
+      ]
+    }
+
+- `binding` is what the plan was computed from; a saved plan applies only to exactly this state
+  (lineage and serial) and this rendered catalog (catalog_hash).
+- `summary` always holds all seven actions, zeros included; it counts `steps`.
+- `steps` are sorted by key, one per entry in scope. The descriptive fields (type, product,
+  names, price, start, end) describe one payload, the step's *subject*: the recorded one for
+  `retry`, `unknown` and `retire` (what was sent, or what stays live), else the catalog's.
+- `payload_hash` is the catalog entry's (null when the key is not in the catalog);
+  `recorded_payload_hash`, `template_code` and `recorded_request_id` are the recorded
+  template's (null when nothing is recorded). Both hashes cover the body without requestId.
+- `send` is the exact body apply would send (create, replace, retry; else null) and
+  `request_id` its requestId. A retry re-sends the recorded body, so its `send` hashes to
+  `recorded_payload_hash`; a create or replace sends the catalog's, hashing to `payload_hash`.
+- `changes` lists the differing leaves, published (`old`) against catalog (`new`), as dotted
+  paths; `added`/`removed` mark a field present on one side only (the other side is null).
+
+Keys are sorted, the indent is two spaces and the file ends with a newline, so the same plan
+always gives the same bytes. Any new field or changed meaning is a new `format_version`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, ValidationError
+
+from reconciler.domain.canonical import canonical_json, sha256_hex
+from reconciler.domain.plan import CHANGES, Action, FieldChange, Plan, PlanStep
+from reconciler.domain.schemas import SCHEMA_DIALECT
+from reconciler.domain.vendor.dates import END_MS, MIN_MS, format_hk
+from reconciler.errors import ConflictError
+
+PLAN_FORMAT: Final = "ipass-plan"
+PLAN_FORMAT_VERSION: Final = 1
+# Steps whose subject is the recorded payload rather than the catalog's.
+_RECORDED_SUBJECT: Final = frozenset({Action.RETRY, Action.UNKNOWN, Action.RETIRE})
+# Steps that carry the body apply would send.
+_SENDING: Final = frozenset({Action.CREATE, Action.REPLACE, Action.RETRY})
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Count = Annotated[int, Field(ge=0)]
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class BindingDocument(_Document):
+    """What the plan was computed from."""
+
+    environment: str
+    lineage: str | None = Field(description="the state's lineage; null before the first write")
+    serial: Count = Field(description="the state's serial when the plan was made")
+    catalog_hash: Sha256 = Field(description="keys and payload hashes of the rendered catalog")
+
+
+class OptionsDocument(_Document):
+    targets: tuple[str, ...] = Field(description="--target keys; empty means every entry")
+    excludes: tuple[str, ...] = Field(description="--exclude keys")
+    replace: tuple[str, ...] = Field(description="--replace keys")
+    retry_unknown: bool = Field(description="--retry-unknown")
+
+
+class SummaryDocument(_Document):
+    """Steps per action; all seven keys are always present."""
+
+    create: Count
+    no_op: Count = Field(alias="no-op")
+    blocked: Count
+    replace: Count
+    retire: Count
+    unknown: Count
+    retry: Count
+
+
+class NamesDocument(_Document):
+    zh_HK: str | None = Field(description="localeInfo.zh_HK.name")
+    en_US: str | None = Field(description="localeInfo.en_US.name")
+
+
+class PriceDocument(_Document):
+    current_cent: int | None = Field(description="currentAmountCent")
+    original_cent: int | None = Field(description="originalAmountCent")
+    currency: str | None = Field(description="currencyCode (ISO 4217)")
+
+
+class MomentDocument(_Document):
+    ms: int = Field(description="epoch milliseconds, as sent")
+    hong_kong: str = Field(description="the same moment in Hong Kong time, for people")
+
+
+class ChangeDocument(_Document):
+    path: str = Field(description="dotted path, e.g. localeInfo.en_US.name")
+    old: JsonValue = Field(description="published value; null when added")
+    new: JsonValue = Field(description="catalog value; null when removed")
+    added: bool
+    removed: bool
+
+
+class StepDocument(_Document):
+    key: str
+    action: Action
+    reason: str
+    source: str | None = Field(description="catalog file of the entry, if known")
+    type: str | None = Field(description="COUPON or TICKET")
+    product: str | None = Field(description="GIFT_CARD, PASS, MOVIE, AIR_TICKET, ...")
+    names: NamesDocument
+    price: PriceDocument | None = Field(description="null when no amount is set")
+    start: MomentDocument | None = Field(description="startDate")
+    end: MomentDocument | None = Field(description="endDate")
+    template_code: str | None = Field(description="the recorded template's code, if any")
+    recorded_request_id: str | None = Field(description="requestId of the recorded template")
+    request_id: str | None = Field(description="requestId of `send`, if anything is sent")
+    payload_hash: Sha256 | None = Field(description="the catalog entry's payload hash")
+    recorded_payload_hash: Sha256 | None = Field(description="the recorded payload's hash")
+    generation: Count = Field(description="templates published for this key before this one")
+    changes: tuple[ChangeDocument, ...] = Field(description="published -> catalog, per field")
+    send: dict[str, JsonValue] | None = Field(description="the exact createTemplate body")
+
+
+class PlanDocument(_Document):
+    format: Literal["ipass-plan"]
+    format_version: Literal[1]
+    binding: BindingDocument
+    options: OptionsDocument
+    summary: SummaryDocument
+    has_changes: bool = Field(description="apply would call AlipayHK or change the state")
+    steps: tuple[StepDocument, ...]
+
+
+def plan_document(plan: Plan) -> PlanDocument:
+    binding, options = plan.binding, plan.options
+    return PlanDocument(
+        format=PLAN_FORMAT,
+        format_version=PLAN_FORMAT_VERSION,
+        binding=BindingDocument(
+            environment=binding.environment,
+            lineage=binding.lineage,
+            serial=binding.serial,
+            catalog_hash=binding.catalog_hash,
+        ),
+        options=OptionsDocument(
+            targets=options.targets,
+            excludes=options.excludes,
+            replace=options.replace,
+            retry_unknown=options.retry_unknown,
+        ),
+        summary=_count(step.action for step in plan.steps),
+        has_changes=plan.has_changes,
+        steps=tuple(_step(step) for step in plan.steps),
+    )
+
+
+def plan_json(plan: Plan) -> str:
+    return document_json(plan_document(plan))
+
+
+def document_json(document: PlanDocument) -> str:
+    """Deterministic: sorted keys, two-space indent, trailing newline.
+
+    `##[` can only occur inside strings; it is written as `#\\u0023[` (the same data) so that
+    printing the plan in a GitHub Actions log cannot run a legacy workflow command.
+    """
+    data = document.model_dump(mode="json", by_alias=True)
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+    return text.replace("##[", "#\\u0023[")
+
+
+def read_plan_document(text: str, *, where: str) -> PlanDocument:
+    """Parse and check a saved plan; anything suspicious is refused, never guessed at."""
+    if not text.strip():
+        raise _refuse(where, "is empty (truncated?)")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _refuse(where, f"is not valid JSON (line {error.lineno}: {error.msg})") from None
+    if not isinstance(raw, dict) or raw.get("format") != PLAN_FORMAT:
+        raise _refuse(where, f'is not an ipass plan (no "format": "{PLAN_FORMAT}")')
+    version = raw.get("format_version")
+    if version != PLAN_FORMAT_VERSION:
+        raise _refuse(
+            where, f"has format_version {version!r}; this ipass reads version {PLAN_FORMAT_VERSION}"
+        )
+    try:
+        document = PlanDocument.model_validate_json(text)
+    except ValidationError as error:
+        first = error.errors()[0]
+        path = ".".join(str(part) for part in first["loc"])
+        raise _refuse(where, f"is malformed at {path}: {first['msg']}") from None
+    _check_consistent(document, where)
+    return document
+
+
+def plan_json_schema() -> dict[str, object]:
+    schema: dict[str, object] = PlanDocument.model_json_schema()
+    schema["$schema"] = SCHEMA_DIALECT
+    schema["title"] = f"ipass plan ({PLAN_FORMAT} version {PLAN_FORMAT_VERSION})"
+    return schema
+
+
+def _count(actions: Iterable[Action]) -> SummaryDocument:
+    counts = {action.value: 0 for action in Action}
+    for action in actions:
+        counts[action.value] += 1
+    return SummaryDocument.model_validate(counts)
+
+
+def _step(step: PlanStep) -> StepDocument:
+    payload = _subject(step)
+    recorded, desired = step.recorded, step.desired
+    request_id = step.send.get("requestId") if step.send is not None else None
+    return StepDocument(
+        key=step.key,
+        action=step.action,
+        reason=step.reason,
+        source=step.source,
+        type=_text(payload, "type"),
+        product=_text(payload, "product"),
+        names=NamesDocument(zh_HK=_name(payload, "zh_HK"), en_US=_name(payload, "en_US")),
+        price=_price(payload),
+        start=_moment(payload.get("startDate")),
+        end=_moment(payload.get("endDate")),
+        template_code=recorded.template_code if recorded is not None else None,
+        recorded_request_id=recorded.request_id if recorded is not None else None,
+        request_id=request_id if isinstance(request_id, str) else None,
+        payload_hash=desired.payload_hash if desired is not None else None,
+        recorded_payload_hash=recorded.payload_hash if recorded is not None else None,
+        generation=step.generation,
+        changes=tuple(_change(change) for change in step.changes),
+        send=step.send,
+    )
+
+
+def _subject(step: PlanStep) -> dict[str, JsonValue]:
+    """The payload the step is about (see the module docstring)."""
+    recorded, desired = step.recorded, step.desired
+    if recorded is not None and (step.action in _RECORDED_SUBJECT or desired is None):
+        return recorded.payload
+    return desired.payload if desired is not None else {}
+
+
+def _change(change: FieldChange) -> ChangeDocument:
+    return ChangeDocument(
+        path=change.path,
+        old=change.old,
+        new=change.new,
+        added=change.added,
+        removed=change.removed,
+    )
+
+
+def _text(payload: dict[str, JsonValue], name: str) -> str | None:
+    value = payload.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _cents(payload: dict[str, JsonValue], name: str) -> int | None:
+    value = payload.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _name(payload: dict[str, JsonValue], locale: str) -> str | None:
+    locales = payload.get("localeInfo")
+    texts = locales.get(locale) if isinstance(locales, dict) else None
+    return _text(texts, "name") if isinstance(texts, dict) else None
+
+
+def _price(payload: dict[str, JsonValue]) -> PriceDocument | None:
+    current = _cents(payload, "currentAmountCent")
+    original = _cents(payload, "originalAmountCent")
+    if current is None and original is None:
+        return None
+    return PriceDocument(
+        current_cent=current, original_cent=original, currency=_text(payload, "currencyCode")
+    )
+
+
+def _moment(value: JsonValue) -> MomentDocument | None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    shown = format_hk(value) if MIN_MS <= value < END_MS else f"{value} ms (out of range)"
+    return MomentDocument(ms=value, hong_kong=shown)
+
+
+def _check_consistent(document: PlanDocument, where: str) -> None:
+    """A hand-edited plan must not reach apply: counts, and what is sent against its hash."""
+    if document.summary != _count(step.action for step in document.steps):
+        raise _refuse(where, "has a summary that does not count its steps (edited by hand?)")
+    if document.has_changes != any(step.action in CHANGES for step in document.steps):
+        raise _refuse(where, "has a has_changes flag that contradicts its steps (edited by hand?)")
+    for step in document.steps:
+        _check_send(step, where)
+
+
+def _check_send(step: StepDocument, where: str) -> None:
+    if (step.send is not None) != (step.action in _SENDING):
+        must = "must carry" if step.action in _SENDING else "cannot carry"
+        raise _refuse(where, f"step {step.key!r}: a {step.action.value} step {must} a send body")
+    if step.send is None:
+        return
+    body = {name: value for name, value in step.send.items() if name != "requestId"}
+    # A retry re-sends the recorded body; create and replace send the catalog's.
+    field, expected = (
+        ("recorded_payload_hash", step.recorded_payload_hash)
+        if step.action is Action.RETRY
+        else ("payload_hash", step.payload_hash)
+    )
+    if sha256_hex(canonical_json(body)) != expected:
+        raise _refuse(
+            where, f"step {step.key!r}: its send body does not match its {field} (edited by hand?)"
+        )
+    if step.send.get("requestId") != step.request_id:
+        raise _refuse(where, f"step {step.key!r}: its request_id is not the one in send")
+
+
+def _refuse(where: str, problem: str) -> ConflictError:
+    return ConflictError(
+        f"saved plan {where} {problem}",
+        hint="run `ipass plan --out FILE` again, review it, and apply the new file",
+    )

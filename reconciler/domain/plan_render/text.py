@@ -1,0 +1,84 @@
+"""The plan as plain text for a terminal or a CI log: a proof sheet, one block per entry.
+
+Every line starts with text of ours (a label or an action word), never with catalog text, so
+a name cannot forge a line, a terminal escape or a GitHub Actions workflow command.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from reconciler.domain.plan import Action
+from reconciler.domain.plan_document import PlanDocument, StepDocument
+from reconciler.domain.plan_render.facts import (
+    Hint,
+    attention,
+    change_sides,
+    changes_title,
+    facts,
+    inline,
+    options_line,
+    path_words,
+    resolve_commands,
+    summary_line,
+    unchanged,
+    way_out,
+)
+
+_GREEN: Final = "\x1b[32m"
+_YELLOW: Final = "\x1b[33m"
+_RED: Final = "\x1b[31m"
+_BOLD: Final = "\x1b[1m"
+_RESET: Final = "\x1b[0m"
+_COLORS: Final = {
+    Action.CREATE: _GREEN,
+    Action.REPLACE: _YELLOW,
+    Action.RETRY: _YELLOW,
+    Action.RETIRE: _YELLOW,
+    Action.BLOCKED: _RED,
+    Action.UNKNOWN: _RED,
+}
+_LABEL_WIDTH: Final = 15
+_INDENT: Final = "  "
+
+
+def document_text(document: PlanDocument, *, color: bool = False) -> str:
+    lines = [inline(summary_line(document))]
+    options = options_line(document)
+    if options is not None:
+        lines.append(f"Options: {inline(options)}")
+    for step in attention(document):
+        lines.extend(["", *_entry(step, document.binding.environment, color=color)])
+    keys = unchanged(document)
+    if keys:
+        lines.extend(["", f"Unchanged ({len(keys)}): {', '.join(inline(k) for k in keys)}"])
+    return "\n".join(lines) + "\n"
+
+
+def _entry(step: StepDocument, environment: str, *, color: bool) -> list[str]:
+    header = f"{step.action.value:<8} {inline(step.key)}"
+    if color:
+        header = f"{_BOLD}{_COLORS.get(step.action, '')}{header}{_RESET}"
+    lines = [header, *(_labelled(fact.label, inline(fact.value)) for fact in facts(step))]
+    if step.changes:
+        lines.append(f"{_INDENT}{changes_title(step)}:")
+        currency = step.price.currency if step.price is not None else None
+        for change in step.changes:
+            old, new = change_sides(change, currency)
+            path = path_words(change.path)
+            lines.append(f"{_INDENT * 2}{inline(path)}: {inline(old)} -> {inline(new)}")
+    if step.action is Action.BLOCKED:
+        lines.extend(_block("Way out", way_out(step.key, environment)))
+    elif step.action is Action.UNKNOWN:
+        lines.extend(_block("To resolve", resolve_commands(step.key, environment)))
+    return lines
+
+
+def _labelled(label: str, value: str) -> str:
+    head = f"{label}:" if label else ""
+    return f"{_INDENT}{head:<{_LABEL_WIDTH}}{value}"
+
+
+def _block(label: str, hints: tuple[Hint, ...]) -> list[str]:
+    words = [f"{hint.prose} {hint.command}" if hint.command else hint.prose for hint in hints]
+    return [_labelled("" if index else label, inline(text)) for index, text in enumerate(words)]

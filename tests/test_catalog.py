@@ -320,6 +320,8 @@ def test_schema_export_writes_files(tmp_path: Path, capsys: pytest.CaptureFixtur
         "catalog-defaults.schema.json",
         "catalog-template.schema.json",
         "catalog-vars.schema.json",
+        "plan.schema.json",
+        "state.schema.json",
     ]
     schema = json.loads((tmp_path / "schemas/catalog-template.schema.json").read_text())
     assert "localeInfo" in schema["properties"]

@@ -178,11 +178,17 @@ def _step(key: str, wanted: Desired | None, state: State, options: PlanOptions) 
 def _unknown_step(
     key: str, wanted: Desired | None, recorded: TemplateRecord, options: PlanOptions
 ) -> PlanStep:
+    # The request in doubt is what matters; if the catalog moved on since, say how.
+    changes: tuple[FieldChange, ...] = ()
+    if wanted is not None and wanted.payload_hash != recorded.payload_hash:
+        changes = field_changes(recorded.payload, wanted.payload)
     if options.retry_unknown:
         reason = "re-send the earlier request with the same requestId"
         body = dict(recorded.payload)
-        return PlanStep(key, Action.RETRY, reason, wanted, recorded, (), body, recorded.generation)
-    return PlanStep(key, Action.UNKNOWN, _unknown_reason(recorded), wanted, recorded)
+        return PlanStep(
+            key, Action.RETRY, reason, wanted, recorded, changes, body, recorded.generation
+        )
+    return PlanStep(key, Action.UNKNOWN, _unknown_reason(recorded), wanted, recorded, changes)
 
 
 def _published_step(

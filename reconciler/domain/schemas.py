@@ -82,10 +82,28 @@ def catalog_vars_schema() -> dict[str, object]:
     }
 
 
+def plan_schema() -> dict[str, object]:
+    # plan_document takes the dialect from here: import it only when the schema is wanted.
+    from reconciler.domain.plan_document import plan_json_schema
+
+    return plan_json_schema()
+
+
+def state_schema() -> dict[str, object]:
+    from reconciler.domain.state import State
+
+    schema: dict[str, object] = State.model_json_schema()
+    schema["$schema"] = SCHEMA_DIALECT
+    schema["title"] = "ipass state file (state/<env>.json)"
+    return schema
+
+
 SCHEMAS: Final = {
     "catalog-template.schema.json": catalog_template_schema,
     "catalog-defaults.schema.json": catalog_defaults_schema,
     "catalog-vars.schema.json": catalog_vars_schema,
+    "plan.schema.json": plan_schema,
+    "state.schema.json": state_schema,
 }
 
 

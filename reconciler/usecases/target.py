@@ -31,52 +31,69 @@ def state_paths(project: Project, env_name: str, env: EnvironmentConfig) -> Path
     return Paths(project.state_dir / f"{env_name}.json", locks)
 
 
+@dataclass(frozen=True)
+class _Endpoint:
+    base_url: str
+    client_id: str
+    key_version: int | None
+    private_key: KeySource
+    platform_public_key: KeySource
+
+
 @contextmanager
 def open_client(project: Project, env: EnvironmentConfig) -> Iterator[AlipayClient]:
     """A ready client; for the embedded environment, the sandbox runs while it is open."""
     from reconciler.adapters.alipayhk.client import AlipayClient, ClientConfig
-    from reconciler.adapters.alipayhk.keys import KeySource
     from reconciler.usecases.keys import load_signing_credentials
 
-    if env.embedded:
-        from reconciler.adapters.sandbox.embedded import start_embedded
+    with _endpoint(project, env) as endpoint:
+        credentials = load_signing_credentials(
+            private_key=endpoint.private_key,
+            platform_public_key=endpoint.platform_public_key,
+            passphrase_env=None if env.embedded else env.private_key_passphrase_env,
+            algorithm=env.signature_algorithm,
+        )
+        config = ClientConfig(
+            base_url=endpoint.base_url,
+            client_id=endpoint.client_id,
+            key_version=endpoint.key_version,
+            signer=credentials.signer,
+            platform_public_key=credentials.platform_public_key,
+            encrypt=env.encrypt,
+        )
+        with AlipayClient(config) as client:
+            yield client
 
-        with start_embedded(project.work_dir / "sandbox") as sandbox:
-            credentials = load_signing_credentials(
-                private_key=KeySource.file(sandbox.merchant_private_key_path),
-                platform_public_key=KeySource.file(sandbox.platform_public_key_path),
-            )
-            config = ClientConfig(
-                base_url=sandbox.base_url,
-                client_id=sandbox.client_id,
-                key_version=sandbox.key_version,
-                signer=credentials.signer,
-                platform_public_key=credentials.platform_public_key,
-            )
-            with AlipayClient(config) as client:
-                yield client
+
+@contextmanager
+def _endpoint(project: Project, env: EnvironmentConfig) -> Iterator[_Endpoint]:
+    """Where to send and with which keys: the embedded sandbox's own, or the configured ones."""
+    from reconciler.adapters.alipayhk.keys import KeySource
+
+    if not env.embedded:
+        yield _Endpoint(
+            env.endpoint,
+            env.client_id,
+            env.key_version,
+            _source(env.private_key_file, env.private_key_env, "private_key", project),
+            _source(
+                env.platform_public_key_file,
+                env.platform_public_key_env,
+                "platform_public_key",
+                project,
+            ),
+        )
         return
-    credentials = load_signing_credentials(
-        private_key=_source(env.private_key_file, env.private_key_env, "private_key", project),
-        platform_public_key=_source(
-            env.platform_public_key_file,
-            env.platform_public_key_env,
-            "platform_public_key",
-            project,
-        ),
-        passphrase_env=env.private_key_passphrase_env,
-        algorithm=env.signature_algorithm,
-    )
-    config = ClientConfig(
-        base_url=env.endpoint,
-        client_id=env.client_id,
-        key_version=env.key_version,
-        signer=credentials.signer,
-        platform_public_key=credentials.platform_public_key,
-        encrypt=env.encrypt,
-    )
-    with AlipayClient(config) as client:
-        yield client
+    from reconciler.adapters.sandbox.embedded import start_embedded
+
+    with start_embedded(project.work_dir / "sandbox") as sandbox:
+        yield _Endpoint(
+            sandbox.base_url,
+            sandbox.client_id,
+            sandbox.key_version,
+            KeySource.file(sandbox.merchant_private_key_path),
+            KeySource.file(sandbox.platform_public_key_path),
+        )
 
 
 def _source(file: str | None, variable: str | None, name: str, project: Project) -> KeySource:

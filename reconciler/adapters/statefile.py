@@ -50,7 +50,14 @@ class StateStore:
 
     def load(self) -> State:
         """Snapshot plus journal: the current state (a fresh one if nothing exists yet)."""
+        return self.load_with_snapshot()[1]
+
+    def load_with_snapshot(self) -> tuple[State | None, State]:
+        """The snapshot as written (None if there is none) and the current state over it."""
         snapshot = self.read()
+        return snapshot, self._replayed(snapshot)
+
+    def _replayed(self, snapshot: State | None) -> State:
         events = self.read_journal()
         if snapshot is None:
             if not events:

@@ -9,6 +9,7 @@ no longer matches its recorded hash) is refused, never repaired silently.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Final, Literal
@@ -25,6 +26,8 @@ HistoryReason = Literal["replaced", "forgotten", "resolved-not-created", "reject
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 _CONFLICT_MARKERS: Final = ("<<<<<<< ", "=======\n", ">>>>>>> ")
+# Read before validating, so a newer format is named as such rather than as "malformed".
+_VERSION: Final = re.compile(r'"format_version"\s*:\s*(-?\d+)')
 
 
 def utc_now() -> str:
@@ -125,24 +128,18 @@ def parse_state(text: str, *, where: str, environment: str) -> State:
     for marker in _CONFLICT_MARKERS:
         if marker in text:
             raise _refuse(where, "contains git conflict markers; resolve the merge by hand first")
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
+    version = _VERSION.search(text)
+    if version is None or int(version.group(1)) != STATE_FORMAT_VERSION:
+        found = version.group(1) if version else "missing"
         raise _refuse(
-            where, f"is not valid JSON (line {error.lineno}: {error.msg}); truncated?"
-        ) from None
-    if not isinstance(raw, dict):
-        raise _refuse(where, "is not a JSON object")
-    version = raw.get("format_version")
-    if version != STATE_FORMAT_VERSION:
-        raise _refuse(
-            where,
-            f"has format_version {version!r}; this ipass reads version {STATE_FORMAT_VERSION}",
+            where, f"has format_version {found}; this ipass reads version {STATE_FORMAT_VERSION}"
         )
     try:
         state = State.model_validate_json(text)
     except ValidationError as error:
         first = error.errors()[0]
+        if first["type"] == "json_invalid":
+            raise _refuse(where, f"is not valid JSON ({first['msg']}); truncated?") from None
         path = ".".join(str(p) for p in first["loc"])
         raise _refuse(where, f"is malformed at {path}: {first['msg']}") from None
     if state.environment != environment:

@@ -38,8 +38,7 @@ def load_inputs(project_dir: Path, environment: str | None) -> PlanInputs:
     env_name, env = project.environment(environment)
     paths = state_paths(project, env_name, env)
     store = StateStore(paths.state_file, env_name)
-    snapshot = store.read()
-    state = store.load()
+    snapshot, state = store.load_with_snapshot()
     published = frozenset(k for k, e in state.entries.items() if e.current is not None)
     catalog = load_catalog(project_dir, env_name, published=published)
     if catalog.problems:

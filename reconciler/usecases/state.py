@@ -48,8 +48,7 @@ def _change(project_dir: Path, environment: str | None, change: Change) -> State
     located = locate(project_dir, environment)
     ensure_writable(located.paths.state_file.parent)
     with EnvironmentLock(located.paths.locks, located.environment, "state"):
-        snapshot = located.store.read()
-        state = located.store.load()
+        snapshot, state = located.store.load_with_snapshot()
         return located.store.checkpoint(change(state), loaded=snapshot)
 
 

@@ -129,10 +129,11 @@ def parse_state(text: str, *, where: str, environment: str) -> State:
         if marker in text:
             raise _refuse(where, "contains git conflict markers; resolve the merge by hand first")
     version = _VERSION.search(text)
-    if version is None or int(version.group(1)) != STATE_FORMAT_VERSION:
-        found = version.group(1) if version else "missing"
+    if version is not None and int(version.group(1)) != STATE_FORMAT_VERSION:
         raise _refuse(
-            where, f"has format_version {found}; this ipass reads version {STATE_FORMAT_VERSION}"
+            where,
+            f"has format_version {version.group(1)}; "
+            f"this ipass reads version {STATE_FORMAT_VERSION}",
         )
     try:
         state = State.model_validate_json(text)

@@ -200,7 +200,7 @@ def test_multi_line_template(renderer: Renderer) -> None:
 
 
 def test_compiles_each_distinct_source_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    fresh = Renderer()
+    fresh = Renderer(fast_path=False)  # the fast path would not compile this value at all
     calls: list[str] = []
     compile_source = fresh._compile  # a private seam: counting compiles needs one
 
@@ -506,6 +506,33 @@ def test_a_batch_deadline_covers_many_renders() -> None:
         assert problem_of(renderer, SILENT_LOOP).message == batch
         assert problem_of(renderer, "{{ 2 }}").message == batch  # the budget is spent
     assert renderer.render("{{ 3 }}", {}) == 3
+
+
+def test_every_render_after_a_spent_batch_deadline_fails_at_once() -> None:
+    # A catalog file with two loop bombs: the second must not run for its own full length.
+    renderer = Renderer(limits=RenderLimits(deadline_seconds=30))
+    batch = "rendering took longer than this batch's deadline of 0.5 s (Renderer.deadline)"
+    endless = "{% for i in range(9999) %}" * 3 + "{% endfor %}" * 3  # 10**12 turns, never cached
+    started = time.monotonic()
+    with renderer.deadline(0.5):
+        assert problem_of(renderer, SILENT_LOOP).message == batch
+        spent = time.monotonic()
+        assert problem_of(renderer, endless).message == batch
+        assert problem_of(renderer, SILENT_LOOP).message == batch
+        assert problem_of(renderer, "{{ name }}!").message == batch  # the fast path too
+        assert time.monotonic() - spent < 0.1
+    assert time.monotonic() - started < 2
+    assert renderer.render("{{ name }}!", CONTEXT) == "Coffee!"
+
+
+def test_a_batch_deadline_that_runs_out_between_renders_stops_the_next_one() -> None:
+    renderer = Renderer(limits=RenderLimits(deadline_seconds=30))
+    batch = "rendering took longer than this batch's deadline of 0.05 s (Renderer.deadline)"
+    started = time.monotonic()
+    with renderer.deadline(0.05):
+        time.sleep(0.1)  # the timer fires here, outside any render
+        assert problem_of(renderer, SILENT_LOOP).message == batch
+    assert time.monotonic() - started < 1
 
 
 def test_batch_deadlines_do_not_nest() -> None:

@@ -1,0 +1,59 @@
+"""The wall-clock backstop: a SIGALRM timer around one render or around a batch of them."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+
+class DeadlineExceeded(BaseException):
+    """Raised from the SIGALRM handler. A BaseException so no `except Exception` inside Jinja or a
+    filter can swallow it."""
+
+
+class Alarm:
+    """A wall-clock budget on SIGALRM. Python runs signal handlers in the main thread only, so off
+    it the alarm is never armed and only the counting limits apply."""
+
+    def __init__(self) -> None:
+        self.rendering = False
+        self.expired = False
+        self.batch_seconds: float | None = None
+        self._saved: tuple[Any, tuple[float, float], float] | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return threading.current_thread() is threading.main_thread()
+
+    @property
+    def batch_expired(self) -> bool:
+        """True once a batch's budget is spent: every later render of the batch fails at once."""
+        return self.batch_seconds is not None and self.expired
+
+    def arm(self, seconds: float) -> None:
+        self.expired = False
+        handler = signal.signal(signal.SIGALRM, self._on_alarm)
+        previous = signal.setitimer(signal.ITIMER_REAL, seconds)
+        self._saved = (handler, previous, time.monotonic() if previous[0] else 0.0)
+
+    def disarm(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        if self._saved is None:
+            return
+        handler, (delay, interval), started = self._saved
+        self._saved = None
+        # A handler installed from C reads back as None and cannot be put back from Python.
+        signal.signal(signal.SIGALRM, signal.SIG_DFL if handler is None else handler)
+        if delay:
+            # An outer timer that ran out meanwhile fires right away instead of never.
+            left = delay - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-6), interval)
+
+    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        self.expired = True
+        if self.rendering:
+            self.rendering = False  # one shot: the cleanup after a render is never interrupted
+            raise DeadlineExceeded

@@ -1,0 +1,335 @@
+"""Renderer: compiles catalog values in the sandbox, caches them, runs them under the deadline."""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from types import MappingProxyType
+from typing import Any, Final, TypeVar
+
+from jinja2 import Template, nodes
+from jinja2.parser import Parser
+from jinja2.runtime import Macro, Undefined
+
+from reconciler.domain.templating.deadline import Alarm, DeadlineExceeded
+from reconciler.domain.templating.errors import (
+    LIMIT_HINT,
+    VALUE_FILE,
+    TemplateProblem,
+    batch_deadline_message,
+    explain,
+    forbidden_tag_column,
+    undefined_problem,
+)
+from reconciler.domain.templating.limits import Refused, RenderLimits, text_over
+from reconciler.domain.templating.plain import PlainData, plain
+from reconciler.domain.templating.sandbox import Sandbox
+from reconciler.domain.templating.substitution import (
+    Substitution,
+    parse_substitution,
+    substitute,
+)
+
+_T = TypeVar("_T")
+
+_DEFAULT_LIMITS: Final = RenderLimits()
+_NO_MACROS: Final[Mapping[str, str]] = MappingProxyType({})
+_RESULT: Final = "__ipass_result"
+_FORBIDDEN_TAGS: Final = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
+_FORBIDDEN_MESSAGE: Final = (
+    "include/import/extends are not allowed in catalog values; use a macro from catalog/macros/"
+)
+_GLOBALS: Final = frozenset({"range", "dict"})
+_MACRO_FILE_NODES: Final = (nodes.Macro, nodes.Assign, nodes.AssignBlock)
+# Names Jinja gives a meaning of its own, so a variable by that name would be shadowed or unusable.
+_JINJA_NAMES: Final = frozenset(
+    {"self", "loop", "caller", "varargs", "kwargs"}
+    | {"true", "false", "none", "True", "False", "None"}
+)
+# Jinja reads some of these words as operators (`not`) or constants (`None`): left to Jinja.
+_KEYWORDS: Final = frozenset(keyword.kwlist)
+
+
+def needs_rendering(source: str) -> bool:
+    """True iff `source` holds Jinja markup; plain strings are never compiled."""
+    return "{{" in source or "{%" in source or "{#" in source
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    template: Template
+    expression: bool
+
+
+class Renderer:
+    """Renders catalog string values. Compiled templates are cached by source text, which is safe
+    because the context is only given at render time.
+
+    Macro names and the globals are reserved (`reserved_names`): a context variable with the same
+    name would silently hide them, so the catalog loader refuses such variables. Macros see their
+    arguments, the globals and every other macro, never the caller's context. Names starting with
+    `_` stay private to their macro file. Top-level text and expressions in a macro file are
+    dropped unrendered; only `{% macro %}` and `{% set %}` are kept.
+
+    Values that are only text and `{{ name }}` or `{{ name.key }}` placeholders are substituted
+    without compiling (`substitution.py`), to the same result; `fast_path=False` turns that off so
+    tests can compare both paths.
+
+    Not thread-safe; meant to be used by one thread.
+    """
+
+    def __init__(
+        self,
+        macro_sources: Mapping[str, str] = _NO_MACROS,
+        limits: RenderLimits = _DEFAULT_LIMITS,
+        *,
+        fast_path: bool = True,
+    ) -> None:
+        self._limits = limits
+        self._fast_path = fast_path
+        self._substitutions: dict[str, Substitution | None] = {}
+        self._sandbox = Sandbox(limits)
+        self._alarm = Alarm()
+        self._compiled: dict[str, _Compiled] = {}
+        self._macro_files: dict[str, tuple[str, Template]] = {}
+        self._scope: dict[str, Any] = dict(self._sandbox.globals)
+        self._macros = self._load_macros(macro_sources)
+        self._sandbox.globals.update(self._macros)
+        self._scope.update(self._macros)
+        self._reserved = frozenset(self._scope) | _JINJA_NAMES
+        self._not_substituted = self._reserved | _KEYWORDS
+
+    @property
+    def reserved_names(self) -> frozenset[str]:
+        """Names a context variable must not use: globals, macros and Jinja's own names."""
+        return self._reserved
+
+    def render(self, source: str, context: Mapping[str, PlainData]) -> PlainData:
+        """Renders one value. A value that is exactly `{{ expr }}` gives the expression's native
+        plain data (int, float, bool, str, list, dict); anything else gives a string."""
+        if not needs_rendering(source):
+            return source
+        # Once a batch's budget is spent every render fails, simple ones too; `_guarded` says so.
+        if self._fast_path and not self._alarm.batch_expired:
+            value = self._substitute(source, context)
+            if value is not None:
+                return value
+        compiled = self._compiled.get(source)
+        if compiled is None:
+            compiled = self._guarded(lambda: self._compile(source), source, None, context)
+            self._compiled[source] = compiled
+        done = compiled
+        return self._guarded(lambda: self._execute(done, context), source, done.template, context)
+
+    @contextmanager
+    def deadline(self, seconds: float | None = None) -> Iterator[None]:
+        """Arms one timer around many renders (a whole catalog file) instead of one per render.
+
+        Inside the block `deadline_seconds` is not applied per value; the block's own budget
+        (`seconds`, by default `deadline_seconds`) covers all of them. Once it is spent, every later
+        render in the block fails at once with the same error, so a file with many loop bombs
+        still stops on time. Off the main thread this does nothing. Blocks do not nest.
+        """
+        alarm = self._alarm
+        if alarm.batch_seconds is not None:
+            raise RuntimeError("Renderer.deadline() blocks do not nest")
+        if not alarm.available():
+            yield
+            return
+        budget = self._limits.deadline_seconds if seconds is None else seconds
+        alarm.arm(budget)
+        alarm.batch_seconds = budget
+        try:
+            yield
+        finally:
+            alarm.batch_seconds = None
+            alarm.disarm()
+
+    def _substitute(self, source: str, context: Mapping[str, PlainData]) -> str | int | None:
+        """The value rendered without Jinja, or None if only Jinja can render it."""
+        try:
+            substitution = self._substitutions[source]
+        except KeyError:
+            substitution = parse_substitution(source, self._not_substituted)
+            self._substitutions[source] = substitution
+        if substitution is None:
+            return None
+        return substitute(substitution, context, self._limits.max_output_chars)
+
+    # -- compiling -------------------------------------------------------------------------------
+
+    def _parse(self, source: str, filename: str) -> nodes.Template:
+        tree = Parser(self._sandbox, source, None, filename).parse()
+        for node in tree.find_all(_FORBIDDEN_TAGS):
+            column = forbidden_tag_column(source, node.lineno)
+            raise TemplateProblem(_FORBIDDEN_MESSAGE, line=node.lineno, column=column)
+        for name in tree.find_all(nodes.Name):
+            if name.name == "self":
+                raise undefined_problem("self", source, name.lineno, self._scope)
+        return tree
+
+    def _build(self, tree: nodes.Template, filename: str) -> Template:
+        code = self._sandbox.compile(tree, filename=filename)
+        # Names come from the scope passed as shared vars at render time; empty template globals
+        # spare jinja from copying the environment's globals into every new context.
+        return self._sandbox.template_class.from_code(self._sandbox, code, {})
+
+    def _compile(self, source: str) -> _Compiled:
+        tree = self._parse(source, VALUE_FILE)
+        expression = _single_expression(source, tree)
+        if expression is not None:
+            target = nodes.Name(_RESULT, "store", lineno=expression.lineno)
+            tree = nodes.Template([nodes.Assign(target, expression, lineno=expression.lineno)])
+            tree.set_environment(self._sandbox)
+        return _Compiled(self._build(tree, VALUE_FILE), expression is not None)
+
+    def _load_macros(self, sources: Mapping[str, str]) -> dict[str, Macro]:
+        # Every module resolves names through one shared scope, filled once all files are loaded,
+        # so a macro can call macros of any file whatever the load order.
+        scope: dict[str, Any] = dict(self._sandbox.globals)
+        owners: dict[str, str] = {}
+        macros: dict[str, Macro] = {}
+        for index, (display, source) in enumerate(sources.items()):
+            filename = f"<macros {index}>"
+            load = partial(self._load_macro_file, source, filename, display, scope)
+            found = self._guarded(load, source, None, {}, display)
+            for name, (macro, line) in found.items():
+                _check_macro_name(name, display, line, owners)
+                owners[name] = display
+                macros[name] = macro
+        scope.update(macros)
+        return macros
+
+    def _load_macro_file(
+        self, source: str, filename: str, display: str, scope: dict[str, Any]
+    ) -> dict[str, tuple[Macro, int]]:
+        tree = self._parse(source, filename)
+        tree.body = [n for n in tree.body if isinstance(n, _MACRO_FILE_NODES)]
+        template = self._build(tree, filename)
+        self._macro_files[filename] = (display, template)
+        module = template.make_module(vars=scope, shared=True)
+        exported = vars(module)
+        # In source order, so a duplicate is always reported at the same place.
+        return {
+            node.name: (exported[node.name], node.lineno)
+            for node in tree.body
+            if isinstance(node, nodes.Macro) and isinstance(exported.get(node.name), Macro)
+        }
+
+    # -- rendering -------------------------------------------------------------------------------
+
+    def _execute(self, compiled: _Compiled, context: Mapping[str, PlainData]) -> PlainData:
+        template = compiled.template
+        jinja_context = template.new_context({**self._scope, **context}, shared=True)
+        chunks = template.root_render_func(jinja_context)
+        if compiled.expression:
+            for _ in chunks:
+                pass
+            return self._plain_result(jinja_context.vars[_RESULT])
+        return self._collect(chunks)
+
+    def _collect(self, chunks: Iterator[str]) -> str:
+        limit = self._limits.max_output_chars
+        parts: list[str] = []
+        size = 0
+        for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise text_over("output", limit)
+            parts.append(chunk)
+        return "".join(parts)
+
+    def _plain_result(self, value: Any) -> PlainData:
+        if isinstance(value, Undefined):
+            str(value)  # raises the undefined error with jinja's own message
+        if value is None:
+            raise Refused("expression gave none (null); a catalog value cannot be null")
+        self._sandbox.check_text(value, "expression result")
+        return plain(value)
+
+    def _guarded(
+        self,
+        work: Callable[[], _T],
+        source: str,
+        template: Template | None,
+        context: Mapping[str, Any],
+        display: str | None = None,
+    ) -> _T:
+        """Runs `work` under the deadline and turns anything it raises into a TemplateProblem."""
+        alarm = self._alarm
+        if alarm.batch_seconds is not None and alarm.expired:
+            raise TemplateProblem(batch_deadline_message(alarm.batch_seconds), hint=LIMIT_HINT)
+        own_timer = alarm.batch_seconds is None and alarm.available()
+        if own_timer:
+            alarm.arm(self._limits.deadline_seconds)
+        alarm.rendering = True
+        try:
+            return work()
+        except (Exception, DeadlineExceeded) as raised:  # noqa: BLE001 - the one boundary
+            failure: BaseException = raised
+        finally:
+            alarm.rendering = False
+            if own_timer:
+                alarm.disarm()
+        problem = self._explain(failure, source, template, context, display)
+        if problem is failure:
+            raise problem
+        raise problem from failure
+
+    def _explain(
+        self,
+        failure: BaseException,
+        source: str,
+        template: Template | None,
+        context: Mapping[str, Any],
+        display: str | None,
+    ) -> TemplateProblem:
+        names = {**self._scope, **context}
+        problem = explain(
+            failure,
+            source=source,
+            template=template,
+            macro_files=self._macro_files,
+            names=names,
+            limits=self._limits,
+        )
+        if isinstance(failure, DeadlineExceeded) and self._alarm.batch_seconds is not None:
+            problem = TemplateProblem(
+                batch_deadline_message(self._alarm.batch_seconds),
+                line=problem.line,
+                hint=LIMIT_HINT,
+            )
+        if display is None:
+            return problem
+        where = f"{display}:{problem.line}" + (f":{problem.column}" if problem.column else "")
+        return TemplateProblem(
+            f"{where}: {problem.message}",
+            line=problem.line,
+            column=problem.column,
+            hint=problem.hint,
+        )
+
+
+def _single_expression(source: str, tree: nodes.Template) -> nodes.Expr | None:
+    """The expression of a value that is exactly `{{ expr }}`, else None."""
+    if not (source.startswith("{{") and source.endswith("}}")) or len(tree.body) != 1:
+        return None
+    output = tree.body[0]
+    if not isinstance(output, nodes.Output) or len(output.nodes) != 1:
+        return None
+    expression = output.nodes[0]
+    return None if isinstance(expression, nodes.TemplateData) else expression
+
+
+def _check_macro_name(name: str, display: str, line: int, owners: Mapping[str, str]) -> None:
+    if name in owners:
+        raise TemplateProblem(
+            f"macro '{name}' is defined in both {owners[name]} and {display}; rename one of them",
+            line=line,
+        )
+    if name in _GLOBALS:
+        message = f"{display}: macro '{name}' would hide the global {name}()"
+        raise TemplateProblem(message, line=line)

@@ -6,10 +6,8 @@ import difflib
 import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import repeat
-from multiprocessing import get_context
 from pathlib import Path
 
 from reconciler.domain import catalog as cat
@@ -100,6 +98,9 @@ def _load_all(
     count = workers if workers is not None else _default_workers(len(named))
     if count <= 1:
         return cat.load_files(named, shared, macros)
+    from concurrent.futures import ProcessPoolExecutor  # only large catalogs pay for it
+    from multiprocessing import get_context
+
     # Interleaved shares balance the work; spawn (not fork) is safe with threads running.
     shares = [named[i::count] for i in range(count)]
     with ProcessPoolExecutor(count, mp_context=get_context("spawn")) as pool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
@@ -27,7 +27,9 @@ from reconciler.domain.vendor.codes import (
     violations_of,
 )
 from reconciler.domain.vendor.dates import END_MS, MIN_MS, format_hk, to_epoch_millis
-from reconciler.domain.vendor.passes import DATA_INFO_MODELS, PassRequest
+
+if TYPE_CHECKING:
+    from reconciler.domain.vendor.passes import PassRequest
 from reconciler.domain.vendor.template import (
     CODE_STANDARDS_BY_CODE_TYPE,
     PRODUCTS_BY_TYPE,
@@ -232,6 +234,8 @@ def _pass_rules(body: _Input) -> Iterator[Violation]:
         message = "required unless openId is given; the AlipayHK user ID"
         yield Violation(("userId",), message, Code.PARAM_ILLEGAL)
     if body.valid("type") == "TICKET" and not body.given("dataInfo"):
+        from reconciler.domain.vendor.passes import PassRequest
+
         hint = field_hint(PassRequest, "dataInfo")
         yield Violation(("dataInfo",), f"required when type is TICKET; {hint}", Code.PARAM_ILLEGAL)
 
@@ -285,6 +289,9 @@ def check_template_request(data: object, *, now_ms: int | None) -> Checked[Templ
 
 
 def check_pass_request(data: object) -> Checked[PassRequest]:
+    # createPass models are only needed by the sandbox and the pass issuer, not by `validate`.
+    from reconciler.domain.vendor.passes import DATA_INFO_MODELS, PassRequest
+
     """A whole createPass body."""
     product = _product(data)
     model = DATA_INFO_MODELS.get(product) if isinstance(product, str) else None

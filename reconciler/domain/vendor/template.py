@@ -177,7 +177,11 @@ JSON_OBJECT: Final = TypeAdapter(JsonObject, config=ConfigDict(strict=True))
 class VendorModel(BaseModel):
     """Requests: frozen, no unknown fields, no silent coercion (`False` is not a string)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, serialize_by_alias=True)
+    # defer_build: a model's validator is built when first used, so `ipass validate` never pays
+    # for the request and response models it does not touch.
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, serialize_by_alias=True, defer_build=True
+    )
 
 
 class Button(VendorModel):
@@ -340,7 +344,7 @@ class TemplateRequest(TemplateContent):
 class ResponseModel(BaseModel):
     """Responses: tolerant of fields the vendor adds later."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class ResultInfo(ResponseModel):

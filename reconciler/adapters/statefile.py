@@ -16,7 +16,7 @@ from typing import IO
 
 from pydantic import ValidationError
 
-from reconciler.adapters.files import fsync_dir, write_atomic
+from reconciler.adapters.files import fsync_dir, remove_stale_temp_files, write_atomic
 from reconciler.domain.journal import EventLine, JournalEvent, Pending, replay
 from reconciler.domain.state import State, new_state, parse_state, state_text
 from reconciler.errors import ConflictError, InvalidInput
@@ -103,10 +103,38 @@ class StateStore:
         if self._journal is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             created = not self.journal_path.exists()
+            if not created:
+                self._drop_torn_tail()
             self._journal = self.journal_path.open("ab")
             if created:
                 fsync_dir(self.path.parent)
         return self._journal
+
+    def _drop_torn_tail(self) -> None:
+        """Cut an unterminated last line (a crash mid-write) so the next line starts clean.
+
+        That line was never completely written, so nothing was sent on its strength.
+        """
+        with self.journal_path.open("r+b") as handle:
+            data = handle.read()
+            keep = data.rfind(b"\n") + 1
+            if keep < len(data):
+                handle.truncate(keep)
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    def recover(self, state: State, *, loaded: State | None) -> None:
+        """Absorb a journal left by an interrupted run, when this run has nothing else to write.
+
+        Creates recorded only in the journal must reach the snapshot (the file committed to git);
+        a journal whose events the snapshot already holds is simply removed.
+        """
+        if not self.journal_path.exists():
+            return
+        if state != (loaded if loaded is not None else new_state(self.environment)):
+            self.checkpoint(state, loaded=loaded)
+        else:
+            self._truncate_journal()
 
     def checkpoint(self, state: State, *, loaded: State | None) -> State:
         """Write `state` as the new snapshot (serial + 1) and clear the journal it absorbed.
@@ -116,6 +144,7 @@ class StateStore:
         """
         on_disk = self.read()
         self._check_unmoved(on_disk, loaded)
+        remove_stale_temp_files(self.path.parent, (self.path.name, self.backup_path.name))
         written = state.model_copy(update={"serial": state.serial + 1})
         if on_disk is not None:
             write_atomic(self.backup_path, self.path.read_bytes())

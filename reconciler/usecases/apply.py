@@ -88,6 +88,8 @@ def apply(
         _refuse_blocked(plan)
         report = ApplyReport(plan, state_file=inputs.paths.state_file)
         if not plan.has_changes:
+            # A run killed while writing the snapshot left its outcomes only in the journal.
+            inputs.store.recover(inputs.state, loaded=inputs.snapshot)
             return report
         if not confirm(plan):
             raise InvalidInput("apply cancelled; nothing was changed")

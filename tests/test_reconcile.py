@@ -304,3 +304,34 @@ def test_main_job_on_the_embedded_sandbox(
 
 def test_repo_has_the_example_catalog() -> None:
     assert (REPO / "catalog/templates").is_dir()
+
+
+def test_parallel_apply_publishes_each_entry_once(
+    rig: Rehearsal, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = run_cli(capsys, "-C", str(rig.root), "apply", "--auto-approve", "--parallelism", "4")
+    assert run.code == 0, run.err
+    assert sorted(rig.templates()) == sorted(
+        e["current"]["request_id"] for e in rig.state()["entries"].values()
+    )
+    assert len(set(rig.templates())) == EXAMPLE_KEYS
+
+
+def test_parallel_apply_stops_starting_creates_after_an_unknown_outcome(
+    rig: Rehearsal, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rig.server.set_faults([FaultRule(kind=FaultKind.DROP_AFTER_COMMIT, count=1)])
+    run = run_cli(capsys, "-C", str(rig.root), "apply", "--auto-approve", "--parallelism", "4")
+    assert run.code == 5, run.err
+    entries = rig.state()["entries"]
+    statuses = sorted(e["current"]["status"] for e in entries.values())
+    assert statuses.count("unknown") == 1
+    # Only creates already in flight finished: at most the parallelism, each one recorded.
+    assert len(rig.templates()) <= 4
+    assert len(rig.templates()) == len(entries)
+    assert (
+        run_cli(capsys, "-C", str(rig.root), "apply", "--auto-approve", "--retry-unknown").code == 0
+    )
+    assert run_cli(capsys, "-C", str(rig.root), "apply", "--auto-approve").code == 0
+    assert len(set(rig.templates())) == EXAMPLE_KEYS
+    assert len(rig.templates()) == EXAMPLE_KEYS

@@ -149,6 +149,15 @@ def _graceful_stop() -> Iterator[list[bool]]:
 @replace_option
 @retry_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Creates in flight at once, for large campaigns. Each is journaled before it is "
+    "sent; after a rejection or an unknown outcome no new one starts and those in flight "
+    "finish. 1 creates in plan order and stops at the first failure.",
+)
 def apply(
     *,
     plan_file: Path | None,
@@ -158,6 +167,7 @@ def apply(
     replace: tuple[str, ...],
     retry_unknown: bool,
     auto_approve: bool,
+    parallelism: int,
 ) -> int:
     """Publish new entries to AlipayHK, recording every templateCode.
 
@@ -189,6 +199,7 @@ def apply(
         environment,
         PlanOptions(targets, excludes, replace, retry_unknown),
         plan_file,
+        parallelism,
     )
     with _graceful_stop() as stop:
         report = run_apply(

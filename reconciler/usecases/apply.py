@@ -8,8 +8,11 @@ killed at any point is recovered from snapshot + journal by the next one.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypedDict
 
@@ -28,7 +31,7 @@ from reconciler.domain.journal import (
 )
 from reconciler.domain.plan import CHANGES, Action, Plan, PlanOptions, PlanStep
 from reconciler.domain.state import State, StateEntry, TemplateRecord, utc_now
-from reconciler.errors import Interrupted, InvalidInput, OutcomeUnknown, VendorRejected
+from reconciler.errors import Interrupted, InvalidInput, IpassError, OutcomeUnknown, VendorRejected
 from reconciler.usecases.plan import PlanInputs, load_inputs, plan_from
 from reconciler.usecases.saved_plan import check_saved_plan, read_saved_plan
 from reconciler.usecases.target import Paths, open_client, state_paths
@@ -48,12 +51,17 @@ class ApplyProgress(Protocol):
     def done(self, step: PlanStep, outcome: str) -> None: ...
 
 
+DEFAULT_PARALLELISM = 1
+
+
 @dataclass(frozen=True)
 class ApplyRequest:
     project_dir: Path
     environment: str | None
     options: PlanOptions = field(default_factory=PlanOptions)
     plan_file: Path | None = None
+    # Creates in flight at once; each is journaled before it is sent, whatever this is.
+    parallelism: int = DEFAULT_PARALLELISM
 
 
 @dataclass
@@ -93,8 +101,8 @@ def apply(
             return report
         if not confirm(plan):
             raise InvalidInput("apply cancelled; nothing was changed")
-        engine = _Engine(inputs, progress, should_stop, report)
-        with open_client(inputs.project, inputs.env) as client:
+        engine = _Engine(inputs, progress, should_stop, report, request.parallelism)
+        with open_client(inputs.project, inputs.env, workers=request.parallelism) as client:
             engine.run(plan, client)
         return report
 
@@ -135,7 +143,13 @@ class _EventBase(TypedDict):
 
 
 class _Engine:
-    """Executes the steps that change something, journaling each one."""
+    """Executes the steps that change something, journaling each one.
+
+    Up to `parallelism` creates are in flight at once. Journal and state are updated under one
+    lock, so each `pending` is on disk before its request leaves. After a rejection, an unknown
+    outcome or a stop request no new create starts; those in flight finish and are recorded, and
+    the failure earliest in plan order is the one raised.
+    """
 
     def __init__(
         self,
@@ -143,48 +157,70 @@ class _Engine:
         progress: ApplyProgress,
         should_stop: ShouldStop,
         report: ApplyReport,
+        parallelism: int,
     ) -> None:
+        if parallelism < 1:
+            raise InvalidInput(f"--parallelism must be at least 1, not {parallelism}")
         self.store: StateStore = inputs.store
         self.snapshot = inputs.snapshot
         self.state: State = inputs.state
         self.progress = progress
         self.should_stop = should_stop
         self.report = report
+        self.parallelism = parallelism
         self.dirty = False
+        self._lock = threading.Lock()
+        self._halt = threading.Event()
+        self._failures: list[tuple[int, IpassError]] = []
 
     def run(self, plan: Plan, client: TemplateCreator) -> None:
         steps = [step for step in plan.steps if step.action in CHANGES]
         self.progress.begin(plan, len(steps))
         try:
             for step in steps:
-                match step.action:
-                    case Action.CREATE | Action.REPLACE | Action.RETRY:
-                        self._create(step, client)
-                    case Action.RETIRE:
-                        self._record(Retired(**self._base(step.key)), durable=True)
-                        self.report.retired.append(step.key)
-                        self.progress.done(step, "retired")
-                if self.should_stop():
-                    raise Interrupted(
-                        "interrupted: the request in flight was finished and recorded; "
-                        "the rest of the plan was not applied",
-                        hint="run `ipass apply` again to continue",
-                    )
+                if step.action is Action.RETIRE:  # local bookkeeping: no request involved
+                    self._record(Retired(**self._base(step.key)), durable=True)
+                    self.report.retired.append(step.key)
+                    self.progress.done(step, "retired")
+            creates = [step for step in steps if step.action is not Action.RETIRE]
+            with ThreadPoolExecutor(self.parallelism, thread_name_prefix="ipass-apply") as pool:
+                for _ in pool.map(self._attempt, range(len(creates)), creates, repeat(client)):
+                    pass
         finally:
             self.close()
+        if self._failures:
+            raise min(self._failures, key=lambda failure: failure[0])[1]
+        if self.should_stop() and len(self.report.created) < len(creates):
+            raise Interrupted(
+                "interrupted: the requests in flight were finished and recorded; "
+                "the rest of the plan was not applied",
+                hint="run `ipass apply` again to continue",
+            )
+
+    def _attempt(self, index: int, step: PlanStep, client: TemplateCreator) -> None:
+        if self._halt.is_set() or self.should_stop():
+            return
+        try:
+            self._create(step, client)
+        except (OutcomeUnknown, VendorRejected) as error:
+            with self._lock:
+                self._failures.append((index, error))
+            self._halt.set()
 
     def _base(self, key: str) -> _EventBase:
         return {"lineage": self.state.lineage, "base_serial": self.state.serial, "key": key}
 
     def _record(self, event: JournalEvent, *, durable: bool) -> None:
-        self.store.append(event, durable=durable)
-        self.state = apply_event(self.state, event)
-        self.dirty = True
+        with self._lock:
+            self.store.append(event, durable=durable)
+            self.state = apply_event(self.state, event)
+            self.dirty = True
 
     def _create(self, step: PlanStep, client: TemplateCreator) -> None:
         assert step.send is not None  # noqa: S101 - create/replace/retry steps always carry a body
         request_id = str(step.send["requestId"])
-        previous = self.state.entries.get(step.key)
+        with self._lock:
+            previous = self.state.entries.get(step.key)
         now = utc_now()
         record = TemplateRecord(
             status="pending",
@@ -206,7 +242,7 @@ class _Engine:
             created = client.create_template(canonical_json(step.send), request_id=request_id)
         except OutcomeUnknown as error:
             self._record(Unknown(**self._base(step.key), reason=error.message), durable=True)
-            self.progress.done(step, "unknown")
+            self._done(step, "unknown")
             raise OutcomeUnknown(
                 f"{step.source}: {step.key}: {error.message}",
                 hint=f"`ipass apply --retry-unknown --target {step.key}` re-sends requestId "
@@ -221,7 +257,7 @@ class _Engine:
                 ),
                 durable=True,
             )
-            self.progress.done(step, f"rejected [{code}]")
+            self._done(step, f"rejected [{code}]")
             raise VendorRejected(
                 f"{step.source}: {step.key}: createTemplate rejected: {error.message}",
                 hint=error.hint or "fix the entry (`ipass validate` checks it), then apply again",
@@ -234,8 +270,13 @@ class _Engine:
             ),
             durable=False,  # a lost outcome line leaves `pending`: unknown, never a duplicate
         )
-        self.report.created.append((step.key, created.template_code))
-        self.progress.done(step, f"created {created.template_code}")
+        with self._lock:
+            self.report.created.append((step.key, created.template_code))
+        self._done(step, f"created {created.template_code}")
+
+    def _done(self, step: PlanStep, outcome: str) -> None:
+        with self._lock:
+            self.progress.done(step, outcome)
 
     def close(self) -> None:
         """Absorb the journal into a new snapshot; if this fails the journal still holds it all."""

@@ -41,7 +41,9 @@ class _Endpoint:
 
 
 @contextmanager
-def open_client(project: Project, env: EnvironmentConfig) -> Iterator[AlipayClient]:
+def open_client(
+    project: Project, env: EnvironmentConfig, *, workers: int = 1
+) -> Iterator[AlipayClient]:
     """A ready client; for the embedded environment, the sandbox runs while it is open."""
     from reconciler.adapters.alipayhk.client import AlipayClient, ClientConfig
     from reconciler.usecases.keys import load_signing_credentials
@@ -61,7 +63,7 @@ def open_client(project: Project, env: EnvironmentConfig) -> Iterator[AlipayClie
             platform_public_key=credentials.platform_public_key,
             encrypt=env.encrypt,
         )
-        with AlipayClient(config) as client:
+        with AlipayClient(config, workers=workers) as client:
             yield client
 
 

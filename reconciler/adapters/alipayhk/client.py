@@ -164,12 +164,14 @@ class AlipayClient:
         *,
         clock: Callable[[], datetime] = _utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        workers: int = 1,
     ) -> None:
         if session is not None and session.trust_env:
             raise ValueError("session.trust_env must be False; build sessions with make_session()")
         self._config = config
         self._owns_session = session is None
-        self._session = make_session() if session is None else session
+        # `workers` threads may call at once: the pool keeps a connection for each.
+        self._session = make_session(workers=workers) if session is None else session
         self._clock = clock
         self._sleep = sleep
         self._base_url = config.base_url.rstrip("/")

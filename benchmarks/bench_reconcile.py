@@ -323,6 +323,10 @@ class ApplyFigures:
     floor_s: float
     apply: Measured
     plan_s: float  # `ipass plan` of the same inputs: what apply spends before its first create
+    parallel: Measured  # `ipass apply --parallelism PARALLEL`, in its own fresh sandbox
+
+
+PARALLEL = 4
 
 
 def apply_round(
@@ -344,6 +348,21 @@ def apply_round(
     return floor, applied, planned
 
 
+def parallel_round(root: Path, data: Path, entries: int) -> Measured:
+    """`ipass apply --parallelism PARALLEL` into a fresh sandbox and state."""
+    shutil.rmtree(root / "state", ignore_errors=True)
+    sandbox = start_sandbox(data, root / "keys" / "merchant_public.pem")
+    try:
+        (root / "keys" / "platform.pem").write_text(read_platform_key(sandbox), encoding="utf-8")
+        write_config(root, sandbox.url)
+        argv = ipass(root, "apply", "--auto-approve", "--env", ENV, "--parallelism", str(PARALLEL))
+        applied = measure(argv)
+        check_applied(root, entries)
+    finally:
+        stop(sandbox)
+    return applied
+
+
 def bench_apply(work: Path, entries: int, repeat: int) -> ApplyFigures:
     root = work / "apply"
     generate(root, entries)
@@ -352,14 +371,16 @@ def bench_apply(work: Path, entries: int, repeat: int) -> ApplyFigures:
     keys.public_key_path.rename(root / "keys" / "merchant_public.pem")
     write_config(root, OFFLINE_URL)
     bodies = list(render(root).values())
-    floor, applied, planned = float("inf"), WORST, float("inf")
+    floor, applied, planned, parallel = float("inf"), WORST, float("inf"), WORST
     for number in range(repeat):
         data = work / f"sandbox-{number}"  # fresh sandbox and state: every create is real
         round_floor, round_apply, round_plan = apply_round(root, data, bodies, number % 2 == 1)
         floor, applied = min(floor, round_floor), applied.best(round_apply)
         planned = min(planned, round_plan)
         shutil.rmtree(data, ignore_errors=True)
-    return ApplyFigures(entries, repeat, floor, applied, planned)
+        parallel = parallel.best(parallel_round(root, work / f"parallel-{number}", entries))
+        shutil.rmtree(work / f"parallel-{number}", ignore_errors=True)
+    return ApplyFigures(entries, repeat, floor, applied, planned, parallel)
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -389,6 +410,12 @@ def report(plan: PlanFigures, apply: ApplyFigures, repeat: int) -> None:
         ("ipass apply --auto-approve", apply.apply.seconds, apply.apply.peak_mib, apply_rate),
         ("  of which load + plan (ipass plan, same)", apply.plan_s, None, ""),
         ("  creates alone (apply - plan)", apply.apply.seconds - apply.plan_s, None, creates_rate),
+        (
+            f"ipass apply --parallelism {PARALLEL}",
+            apply.parallel.seconds,
+            apply.parallel.peak_mib,
+            apply.entries / apply.parallel.seconds,
+        ),
     ]
     for label, seconds, peak, rate in rows:
         peak_text = f"{peak:6.1f} MiB" if peak is not None else ""
@@ -399,6 +426,12 @@ def report(plan: PlanFigures, apply: ApplyFigures, repeat: int) -> None:
     print(verdict(plan_ratio, 1.5))
     print(f"apply: floor rate / apply rate        {apply_ratio:5.2f}x  (aim <= 1.5x): ", end="")
     print(verdict(apply_ratio, 1.5))
+    parallel_ratio = floor_rate / (apply.entries / apply.parallel.seconds)
+    print(
+        f"apply --parallelism {PARALLEL}: floor / rate     {parallel_ratio:5.2f}x  (aim <= 1.5x): ",
+        end="",
+    )
+    print(verdict(parallel_ratio, 1.5))
 
 
 def main() -> None:

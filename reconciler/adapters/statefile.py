@@ -17,6 +17,7 @@ from typing import IO
 from pydantic import ValidationError
 
 from reconciler.adapters.files import fsync_dir, remove_stale_temp_files, write_atomic
+from reconciler.adapters.statekeys import journal_path_for, recorded_keys
 from reconciler.domain.journal import EventLine, JournalEvent, Pending, replay
 from reconciler.domain.state import State, new_state, parse_state, state_text
 from reconciler.errors import ConflictError, InvalidInput
@@ -32,7 +33,7 @@ class StateStore:
 
     @property
     def journal_path(self) -> Path:
-        return self.path.with_name(self.path.stem + ".journal.jsonl")
+        return journal_path_for(self.path)
 
     @property
     def backup_path(self) -> Path:
@@ -67,6 +68,9 @@ class StateStore:
                 update={"lineage": first.lineage, "serial": first.base_serial}
             )
         return replay(snapshot, events)
+
+    def recorded_keys(self) -> frozenset[str]:
+        return recorded_keys(self.path)
 
     def read_journal(self) -> list[JournalEvent]:
         """Every complete journal line; a torn last line (a crash mid-write) is ignored."""

@@ -26,9 +26,12 @@ def validate(environment: str | None) -> int:
     then a count. Exits 0 when the catalog is clean, 1 otherwise. Needs no network
     and no credentials.
     """
-    from reconciler.usecases.catalog import load_catalog
+    from reconciler.usecases.catalog import load_catalog, published_keys
 
-    result = load_catalog(options().project_dir, environment)
+    project_dir = options().project_dir
+    result = load_catalog(
+        project_dir, environment, published=published_keys(project_dir, environment)
+    )
     for problem in result.problems:
         click.echo(str(problem))
     if result.problems:

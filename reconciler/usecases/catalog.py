@@ -122,7 +122,9 @@ def render_bodies(
     project_dir: Path, environment: str | None, keys: Sequence[str]
 ) -> dict[str, object]:
     """The exact createTemplate bodies apply would send, keyed by catalog key."""
-    result = load_catalog(project_dir, environment)
+    result = load_catalog(
+        project_dir, environment, published=published_keys(project_dir, environment)
+    )
     if result.problems:
         raise ProblemsFound(result.problems)
     by_key = {entry.key: entry for entry in result.entries}
@@ -138,6 +140,16 @@ def render_bodies(
         )
         for entry in chosen
     }
+
+
+def published_keys(project_dir: Path, environment: str | None) -> frozenset[str]:
+    """Entries already live for this environment: their start date may lie in the past."""
+    from reconciler.adapters.statekeys import recorded_keys
+    from reconciler.usecases.target import state_paths
+
+    project = load_project(project_dir)
+    name, env = project.environment(environment)
+    return recorded_keys(state_paths(project, name, env).state_file)
 
 
 def bodies_json(bodies: dict[str, object], *, pretty: bool) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +39,12 @@ def load_inputs(project_dir: Path, environment: str | None) -> PlanInputs:
     env_name, env = project.environment(environment)
     paths = state_paths(project, env_name, env)
     store = StateStore(paths.state_file, env_name)
-    snapshot, state = store.load_with_snapshot()
-    published = frozenset(k for k, e in state.entries.items() if e.current is not None)
-    catalog = load_catalog(project_dir, env_name, published=published)
+    # The state is checked in a thread while the catalog loads (in worker processes when large):
+    # the catalog only needs to know which keys are published.
+    with ThreadPoolExecutor(1, thread_name_prefix="ipass-state") as pool:
+        loading = pool.submit(store.load_with_snapshot)
+        catalog = load_catalog(project_dir, env_name, published=store.recorded_keys())
+        snapshot, state = loading.result()
     if catalog.problems:
         raise ProblemsFound(catalog.problems)
     desired = {

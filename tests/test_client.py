@@ -99,8 +99,12 @@ def client_for(sleeps: Sleeps) -> Iterator[Callable[..., AlipayClient]]:
     def build(
         base_url: str, *, clock: Callable[[], datetime] | None = None, **kw: Any
     ) -> AlipayClient:
-        extra = {} if clock is None else {"clock": clock}
-        client = AlipayClient(config(base_url, **kw), make_session(), sleep=sleeps, **extra)
+        settings = config(base_url, **kw)
+        client = (
+            AlipayClient(settings, make_session(), sleep=sleeps)
+            if clock is None
+            else AlipayClient(settings, make_session(), sleep=sleeps, clock=clock)
+        )
         made.append(client)
         return client
 

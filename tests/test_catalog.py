@@ -350,3 +350,19 @@ def test_parallel_load_matches_serial(tmp_path: Path) -> None:
         "catalog/templates/broken.yaml",
         "catalog/templates/dup/c03.yaml",
     ]
+
+
+def test_hostile_file_names_are_shown_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = "evil\nname\x1b[31m.yaml"
+    project(tmp_path, {f"catalog/templates/{name}": "type: [\n"})
+    run = run_cli(capsys, "-C", str(tmp_path), "validate")
+    assert run.code == 1
+    first = run.out.splitlines()[0]
+    assert first.startswith("catalog/templates/evil\\nname\\x1b[31m.yaml:2:1: ")
+    assert "\x1b" not in run.out
+    # The key comes from a name that cannot be a key: it says so instead of guessing.
+    project(tmp_path, {f"catalog/templates/{name}": COUPON})
+    run = run_cli(capsys, "-C", str(tmp_path), "validate")
+    assert "is not a valid key" in run.out

@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from pydantic import JsonValue
+
+from reconciler.domain.payload import content_payload, payload_digest
 from reconciler.domain.problems import FieldPath, Problem, format_field_path
 from reconciler.domain.templating import PlainData, Renderer, TemplateProblem, needs_rendering
 from reconciler.domain.vendor.rules import Violation, check_template_content
-from reconciler.domain.vendor.template import TemplateContent
 from reconciler.domain.yamlsafe import YamlDocument, YamlError, load_yaml_file
 
 META_KEYS: Final = frozenset({"key", "vars", "for_each"})
@@ -37,12 +39,15 @@ YAML_SUFFIXES: Final = (".yaml", ".yml")
 
 @dataclass(frozen=True)
 class CatalogEntry:
-    """One template as the catalog describes it, validated."""
+    """One template as the catalog describes it, validated, with the body it sends."""
 
     key: str
     file: str
     line: int
-    content: TemplateContent
+    # The request body without requestId (merchantId included) and its SHA-256, computed where
+    # the entry is validated (a worker process, for large catalogs): plain data travels cheaply.
+    payload: dict[str, JsonValue]
+    payload_hash: str
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class SharedInputs:
     """What every catalog file is rendered with: loaded once per run."""
 
     environment: str
+    merchant_id: str
     variables: Mapping[str, PlainData]
     defaults: YamlDocument | None
     now_ms: int
@@ -387,7 +393,8 @@ def _validate(
     for violation in checked.violations:
         out.problems.append(_violation_problem(violation, document, shared.defaults, key))
     if checked.value is not None and not checked.violations:
-        out.entries.append(CatalogEntry(key, document.path, 1, checked.value))
+        payload = content_payload(checked.value, shared.merchant_id)
+        out.entries.append(CatalogEntry(key, document.path, 1, payload, payload_digest(payload)))
 
 
 def _violation_problem(

@@ -2,17 +2,19 @@
 
 The payload hash decides "modified" (DESIGN.md): it covers everything sent except the
 requestId, which is itself derived from the hash, so the same entry retried sends the same
-requestId and an edited entry can never reuse an old one.
+requestId and an edited entry can never reuse an old one. `ipass render` and `ipass apply` both
+build the body with `with_request_id`, so what render prints is what apply sends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from pydantic import JsonValue
 
 from reconciler.domain.canonical import canonical_json, sha256_hex
-from reconciler.domain.vendor.template import TemplateContent, TemplateRequest
+from reconciler.domain.vendor.template import TemplateContent
 
 _REQUEST_ID_DOMAIN: Final = "ipass/createTemplate/v1"
 
@@ -24,8 +26,9 @@ def content_payload(content: TemplateContent, merchant_id: str) -> dict[str, Jso
     return body
 
 
-def payload_hash(content: TemplateContent, merchant_id: str) -> str:
-    return sha256_hex(canonical_json(content_payload(content, merchant_id)))
+def payload_digest(payload: Mapping[str, JsonValue]) -> str:
+    """SHA-256 of the canonical JSON of a body without its requestId."""
+    return sha256_hex(canonical_json({k: v for k, v in payload.items() if k != "requestId"}))
 
 
 def derive_request_id(merchant_id: str, key: str, content_hash: str, generation: int = 0) -> str:
@@ -38,16 +41,13 @@ def derive_request_id(merchant_id: str, key: str, content_hash: str, generation:
     return sha256_hex(seed.encode("utf-8"))[:32]
 
 
-def build_request(
-    key: str, content: TemplateContent, merchant_id: str, generation: int = 0
-) -> TemplateRequest:
-    payload = content_payload(content, merchant_id)
-    payload["requestId"] = derive_request_id(
-        merchant_id, key, sha256_hex(canonical_json(payload)), generation
+def with_request_id(
+    key: str, payload: Mapping[str, JsonValue], payload_hash: str, generation: int = 0
+) -> dict[str, JsonValue]:
+    """The body apply sends for this entry: its payload plus the derived requestId."""
+    body = dict(payload)
+    merchant = body.get("merchantId")
+    body["requestId"] = derive_request_id(
+        merchant if isinstance(merchant, str) else "", key, payload_hash, generation
     )
-    return TemplateRequest.model_validate(payload)
-
-
-def request_body(request: TemplateRequest) -> bytes:
-    """The exact bytes sent and signed."""
-    return canonical_json(request.model_dump(mode="json", by_alias=True, exclude_none=True))
+    return body

@@ -14,7 +14,7 @@ from enum import StrEnum
 from pydantic import JsonValue
 
 from reconciler.domain.canonical import canonical_json, sha256_hex
-from reconciler.domain.payload import derive_request_id
+from reconciler.domain.payload import with_request_id
 from reconciler.domain.state import State, TemplateRecord
 from reconciler.errors import InvalidInput
 
@@ -224,12 +224,7 @@ def _next_generation(state: State, key: str) -> int:
 
 
 def _body(wanted: Desired, generation: int) -> dict[str, JsonValue]:
-    body = dict(wanted.payload)
-    merchant = body.get("merchantId")
-    body["requestId"] = derive_request_id(
-        merchant if isinstance(merchant, str) else "", wanted.key, wanted.payload_hash, generation
-    )
-    return body
+    return with_request_id(wanted.key, wanted.payload, wanted.payload_hash, generation)
 
 
 def field_changes(

@@ -154,6 +154,9 @@ class PlanDocument(_Document):
     steps: tuple[StepDocument, ...]
 
 
+_NO_NAMES: Final = NamesDocument(zh_HK=None, en_US=None)
+
+
 def plan_document(plan: Plan) -> PlanDocument:
     binding, options = plan.binding, plan.options
     return PlanDocument(
@@ -232,6 +235,8 @@ def _count(actions: Iterable[Action]) -> SummaryDocument:
 
 
 def _step(step: PlanStep) -> StepDocument:
+    if step.desired is None and step.recorded is None and step.send is None:
+        return _bare_step(step)
     payload = _subject(step)
     recorded, desired = step.recorded, step.desired
     request_id = step.send.get("requestId") if step.send is not None else None
@@ -254,6 +259,34 @@ def _step(step: PlanStep) -> StepDocument:
         generation=step.generation,
         changes=tuple(_change(change) for change in step.changes),
         send=step.send,
+    )
+
+
+def _bare_step(step: PlanStep) -> StepDocument:
+    """A step that carries only its key and action (how renderers pass unchanged entries).
+
+    Built without re-validation: every field is a constant or already a checked string, and a
+    plan of 10,000 unchanged entries would otherwise spend most of its rendering here.
+    """
+    return StepDocument.model_construct(
+        key=step.key,
+        action=step.action,
+        reason=step.reason,
+        source=None,
+        type=None,
+        product=None,
+        names=_NO_NAMES,
+        price=None,
+        start=None,
+        end=None,
+        template_code=None,
+        recorded_request_id=None,
+        request_id=None,
+        payload_hash=None,
+        recorded_payload_hash=None,
+        generation=step.generation,
+        changes=(),
+        send=None,
     )
 
 

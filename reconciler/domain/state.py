@@ -16,7 +16,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, ValidationError
 
-from reconciler.domain.canonical import canonical_json, sha256_hex
+from reconciler.domain.payload import payload_digest
 from reconciler.errors import ConflictError
 
 STATE_FORMAT_VERSION: Final = 1
@@ -54,8 +54,7 @@ class TemplateRecord(BaseModel):
 
     def payload_matches(self) -> bool:
         """The payload (everything sent but requestId) still hashes to `payload_hash`."""
-        body = {k: v for k, v in self.payload.items() if k != "requestId"}
-        return sha256_hex(canonical_json(body)) == self.payload_hash
+        return payload_digest(self.payload) == self.payload_hash
 
     @property
     def live(self) -> bool:

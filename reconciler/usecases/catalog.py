@@ -13,7 +13,7 @@ from pathlib import Path
 from reconciler.domain import catalog as cat
 from reconciler.domain.canonical import canonical_json
 from reconciler.domain.config import Project, load_project
-from reconciler.domain.payload import build_request
+from reconciler.domain.payload import with_request_id
 from reconciler.domain.problems import Problem, ProblemsFound
 from reconciler.domain.templating import Renderer
 from reconciler.domain.yamlsafe import YamlError
@@ -62,6 +62,7 @@ def load_catalog(
     try:
         shared = cat.SharedInputs(
             environment=env_name,
+            merchant_id=env.merchant_id,
             variables=cat.load_variables(catalog_dir, root, env_name),
             defaults=cat.load_mapping(catalog_dir / "defaults.yaml", root),
             now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
@@ -94,7 +95,11 @@ def _load_all(
     macros: dict[str, str],
     workers: int | None,
 ) -> list[cat.LoadedCatalog]:
-    """Per-file results in file order, computed here or in a pool of processes."""
+    """Per-file results in file order, computed here or shared with worker processes.
+
+    This process takes the first share itself: one process fewer to start, and its results need
+    no pickling.
+    """
     count = workers if workers is not None else _default_workers(len(named))
     if count <= 1:
         return cat.load_files(named, shared, macros)
@@ -103,8 +108,9 @@ def _load_all(
 
     # Interleaved shares balance the work; spawn (not fork) is safe with threads running.
     shares = [named[i::count] for i in range(count)]
-    with ProcessPoolExecutor(count, mp_context=get_context("spawn")) as pool:
-        done = list(pool.map(cat.load_files, shares, repeat(shared), repeat(macros)))
+    with ProcessPoolExecutor(count - 1, mp_context=get_context("spawn")) as pool:
+        pending = pool.map(cat.load_files, shares[1:], repeat(shared), repeat(macros))
+        done = [cat.load_files(shares[0], shared, macros), *pending]
     ordered: list[cat.LoadedCatalog] = [cat.LoadedCatalog()] * len(named)
     for offset, results in enumerate(done):
         for index, result in enumerate(results):
@@ -135,10 +141,7 @@ def render_bodies(
         raise InvalidInput(f"no catalog entry with key {unknown[0]!r}", hint=hint)
     chosen = [by_key[k] for k in keys] if keys else list(result.entries)
     return {
-        entry.key: build_request(entry.key, entry.content, result.merchant_id).model_dump(
-            mode="json", by_alias=True, exclude_none=True
-        )
-        for entry in chosen
+        entry.key: with_request_id(entry.key, entry.payload, entry.payload_hash) for entry in chosen
     }
 
 

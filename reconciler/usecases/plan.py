@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.adapters.statefile import StateStore
 from reconciler.domain.config import EnvironmentConfig, Project
-from reconciler.domain.payload import content_payload, payload_hash
 from reconciler.domain.plan import Desired, Plan, PlanOptions, compute_plan
 from reconciler.domain.problems import ProblemsFound
 from reconciler.domain.state import State
@@ -39,20 +37,17 @@ def load_inputs(project_dir: Path, environment: str | None) -> PlanInputs:
     env_name, env = project.environment(environment)
     paths = state_paths(project, env_name, env)
     store = StateStore(paths.state_file, env_name)
-    # The state is checked in a thread while the catalog loads (in worker processes when large):
-    # the catalog only needs to know which keys are published.
-    with ThreadPoolExecutor(1, thread_name_prefix="ipass-state") as pool:
-        loading = pool.submit(store.load_with_snapshot)
-        catalog = load_catalog(project_dir, env_name, published=store.recorded_keys())
-        snapshot, state = loading.result()
+    snapshot, state = store.load_with_snapshot()
+    published = frozenset(k for k, e in state.entries.items() if e.current is not None)
+    catalog = load_catalog(project_dir, env_name, published=published)
     if catalog.problems:
         raise ProblemsFound(catalog.problems)
     desired = {
         entry.key: Desired(
             key=entry.key,
             source=f"{entry.file}:{entry.line}",
-            payload=content_payload(entry.content, catalog.merchant_id),
-            payload_hash=payload_hash(entry.content, catalog.merchant_id),
+            payload=entry.payload,
+            payload_hash=entry.payload_hash,
         )
         for entry in catalog.entries
     }

@@ -29,6 +29,11 @@ def _allow_jinja(node: object) -> object:
     return updated
 
 
+def _properties(schema: dict[str, object]) -> dict[str, object]:
+    found = schema.get("properties")
+    return dict(found) if isinstance(found, dict) else {}
+
+
 def _with_jinja(schema: dict[str, object]) -> dict[str, object]:
     widened = _allow_jinja(schema)
     return widened if isinstance(widened, dict) else schema
@@ -36,7 +41,7 @@ def _with_jinja(schema: dict[str, object]) -> dict[str, object]:
 
 def catalog_template_schema() -> dict[str, object]:
     base = template_json_schema()
-    properties = dict(base.get("properties", {}))  # type: ignore[call-overload]
+    properties = _properties(base)
     for name in _DATE_FIELDS:
         if name in properties:
             properties[name] = {"anyOf": [*_DATE_FORMS, _JINJA_STRING]}
@@ -64,7 +69,7 @@ def catalog_template_schema() -> dict[str, object]:
 
 def catalog_defaults_schema() -> dict[str, object]:
     schema = catalog_template_schema()
-    properties = dict(schema["properties"])  # type: ignore[call-overload]
+    properties = _properties(schema)
     for meta in ("key", "vars", "for_each"):
         properties.pop(meta)
     schema["properties"] = properties

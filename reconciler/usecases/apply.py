@@ -217,7 +217,8 @@ class _Engine:
             self.dirty = True
 
     def _create(self, step: PlanStep, client: TemplateCreator) -> None:
-        assert step.send is not None  # noqa: S101 - create/replace/retry steps always carry a body
+        if step.send is None:  # the plan gives every create, replace and retry a body
+            raise ValueError(f"plan step {step.key!r} ({step.action}) has nothing to send")
         request_id = str(step.send["requestId"])
         with self._lock:
             previous = self.state.entries.get(step.key)

@@ -77,9 +77,7 @@ def resolve_not_created(project_dir: Path, environment: str | None, key: str) ->
     """An unknown outcome turned out to have created nothing: clear it for a new attempt."""
 
     def change(state: State) -> State:
-        _unresolved(state, key)
-        entry = state.entries[key]
-        assert entry.current is not None  # noqa: S101 - checked by _unresolved
+        _unresolved(state, key)  # raises unless the current record is pending or unknown
         cleared = state.with_record(key, None, retire_current="resolved-not-created")
         # A replace that never happened: the template it was replacing is current again.
         history = cleared.entries[key].history

@@ -14,8 +14,10 @@ PlainData = None | bool | int | float | str | list["PlainData"] | dict[str, "Pla
 
 def plain(value: Any) -> PlainData:
     """Copies an expression's result into plain lists and dicts, refusing anything else."""
-    if value is None or type(value) in (bool, int, float):
-        return value  # type: ignore[no-any-return]
+    if value is None or isinstance(value, bool):
+        return value
+    if type(value) in (int, float):  # exact types: an IntEnum or a subclass is not plain data
+        return int(value) if type(value) is int else float(value)
     if isinstance(value, str):
         return str(value)  # a Markup becomes a plain str
     if isinstance(value, list | tuple):

@@ -394,7 +394,8 @@ def _validate(
         out.problems.append(_violation_problem(violation, document, shared.defaults, key))
     if checked.value is not None and not checked.violations:
         payload = content_payload(checked.value, shared.merchant_id)
-        out.entries.append(CatalogEntry(key, document.path, 1, payload, payload_digest(payload)))
+        line = document.position_of(()).line  # the first field, after any leading comments
+        out.entries.append(CatalogEntry(key, document.path, line, payload, payload_digest(payload)))
 
 
 def _violation_problem(

@@ -284,8 +284,8 @@ def details(markdown: str, key: str) -> str:
 def test_text_starts_with_a_one_line_summary() -> None:
     text = plan_text(mixed_plan())
     assert text.splitlines()[0] == (
-        "Plan for sandbox: 3 to create, 1 to replace, 1 to retry, 1 blocked, "
-        "1 with an unknown outcome, 1 to retire, 2 unchanged."
+        "Plan for sandbox: 1 blocked, 1 with an unknown outcome, 3 to create, 1 to replace, "
+        "1 to retry, 1 to retire, 2 unchanged."
     )
 
 
@@ -295,7 +295,7 @@ def test_summary_leaves_out_actions_with_no_entries() -> None:
     steps += [noop(f"n{i}", body(f"n{i}")) for i in range(5)]
     text = plan_text(make_plan(steps))
     assert text.splitlines()[0] == (
-        "Plan for sandbox: 3 to create, 1 blocked, 1 to retire, 5 unchanged."
+        "Plan for sandbox: 1 blocked, 3 to create, 1 to retire, 5 unchanged."
     )
 
 
@@ -308,13 +308,13 @@ def test_entries_are_ordered_changes_first_then_attention_then_unchanged() -> No
     headers = [line for line in text.splitlines() if line and not line.startswith(" ")]
     assert headers == [
         headers[0],  # the summary
+        "blocked  museum-pass",
+        "unknown  ferry-macau",
         "create   cinema",
         "create   coffee-voucher",
         "create   gift-card[500]",
         "replace  flight-hkg-tpe",
         "retry    bus-shenzhen-bay",
-        "blocked  museum-pass",
-        "unknown  ferry-macau",
         "retire   rail-guangzhou",
         "Unchanged (2): gift-card[100], gift-card[200]",
     ]
@@ -587,11 +587,12 @@ def test_markdown_summary_and_table_of_counts() -> None:
     markdown = plan_markdown(mixed_plan())
     assert markdown.startswith(
         "### ipass plan\n\n"
-        "**Plan for sandbox: 3 to create, 1 to replace, 1 to retry, 1 blocked, "
-        "1 with an unknown outcome, 1 to retire, 2 unchanged.**\n\n"
+        "**Plan for sandbox: 1 blocked, 1 with an unknown outcome, 3 to create, 1 to replace, "
+        "1 to retry, 1 to retire, 2 unchanged.**\n\n"
         "| Action | Entries |\n|---|---:|\n"
-        "| 🟢 to create | 3 |\n| 🟡 to replace | 1 |\n| 🟡 to retry | 1 |\n| 🔴 blocked | 1 |\n"
-        "| 🔴 with an unknown outcome | 1 |\n| 🟡 to retire | 1 |\n| ⚪ unchanged | 2 |\n"
+        "| 🔴 blocked | 1 |\n| 🔴 with an unknown outcome | 1 |\n"
+        "| 🟢 to create | 3 |\n| 🟡 to replace | 1 |\n| 🟡 to retry | 1 |\n"
+        "| 🟡 to retire | 1 |\n| ⚪ unchanged | 2 |\n"
     )
     assert markdown.endswith(
         f"<sub>state {LINEAGE[:8]}, serial 7; catalog "
@@ -602,13 +603,13 @@ def test_markdown_summary_and_table_of_counts() -> None:
 def test_markdown_has_one_collapsible_block_per_entry_needing_attention() -> None:
     markdown = plan_markdown(mixed_plan())
     keys = [
+        "museum-pass",
+        "ferry-macau",
         "cinema",
         "coffee-voucher",
         "gift-card&#91;500&#93;",
         "flight-hkg-tpe",
         "bus-shenzhen-bay",
-        "museum-pass",
-        "ferry-macau",
         "rail-guangzhou",
     ]
     assert summaries(markdown) == keys
@@ -686,17 +687,17 @@ def test_markdown_of_a_large_plan_is_cut_at_an_entry_with_a_note() -> None:
     assert markdown.count("<details") == markdown.count("</details>") == shown  # none unclosed
     left_out = 2000 - shown
     assert 0 < shown < 2000
-    creates_left = 1600 - shown  # every create comes first, and not all of them fit
+    assert shown < 200  # blocked entries come first, and not even all of them fit
     assert (
-        f"> **{left_out:,} of 2,000 entries are not shown** ({creates_left:,} to create, "
-        "200 blocked, 200 unchanged) to keep this comment short enough for GitHub. "
+        f"> **{left_out:,} of 2,000 entries are not shown** ({200 - shown} blocked, "
+        "1,600 to create, 200 unchanged) to keep this comment short enough for GitHub. "
         "Run <code>ipass plan --env sandbox</code> locally to see the whole plan.\n"
     ) in markdown
     assert markdown.endswith("</sub>\n")
     assert len(markdown) > 55_000  # cut near the limit, not far before it
     creates = [f"voucher-{i:04d}" for i in range(2000) if i % 10 not in (5, 9)]
     blocked_keys = [f"voucher-{i:04d}" for i in range(2000) if i % 10 == 5]
-    assert summaries(markdown) == [*creates, *blocked_keys][:shown]
+    assert summaries(markdown) == [*blocked_keys, *creates][:shown]
 
 
 def test_markdown_cut_inside_the_unchanged_list_still_closes_it() -> None:

@@ -25,13 +25,14 @@ from reconciler.domain.plan_document import (
 )
 from reconciler.domain.vendor.dates import END_MS, MIN_MS, format_hk
 
-# Changes first, then what needs a person, then retirements; unchanged entries last.
+# What needs a person first (so a long plan cut to fit a pull-request comment never hides it),
+# then the changes, then retirements; unchanged entries last.
 ORDER: Final = (
+    Action.BLOCKED,
+    Action.UNKNOWN,
     Action.CREATE,
     Action.REPLACE,
     Action.RETRY,
-    Action.BLOCKED,
-    Action.UNKNOWN,
     Action.RETIRE,
     Action.NOOP,
 )

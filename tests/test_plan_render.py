@@ -303,7 +303,7 @@ def test_empty_plan_says_so() -> None:
     assert plan_text(make_plan([])) == "Plan for sandbox: no entries in scope.\n"
 
 
-def test_entries_are_ordered_changes_first_then_attention_then_unchanged() -> None:
+def test_entries_are_ordered_attention_first_then_changes_then_unchanged() -> None:
     text = plan_text(mixed_plan())
     headers = [line for line in text.splitlines() if line and not line.startswith(" ")]
     assert headers == [

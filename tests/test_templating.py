@@ -696,3 +696,25 @@ def test_broken_macro_files_are_named(source: str, message: str, line: int) -> N
     with pytest.raises(TemplateProblem) as caught:
         Renderer({"catalog/macros/bad.j2": source})
     assert (caught.value.message, caught.value.line) == (message, line)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'a'.upper|string }}",
+        "{{ range|string }}",
+        "{{ range ~ '' }}",
+        "x {{ [range]|join }}",
+        "{{ '{}'.format(range) }}",
+        "{{ '%s' % 'a'.upper }}",
+        "{{ ['a'.upper|string] }}",
+    ],
+)
+def test_printed_python_objects_are_refused(source: str) -> None:
+    # Their text carries a memory address: the payload hash would change on every run.
+    with pytest.raises(TemplateProblem, match="printed a Python object"):
+        Renderer().render(source, {})
+
+
+def test_text_that_merely_mentions_an_address_is_kept() -> None:
+    assert Renderer().render("{{ 'ok' }} at 0x1F>", {}) == "ok at 0x1F>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keyword
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -240,7 +241,9 @@ class Renderer:
             if size > limit:
                 raise text_over("output", limit)
             parts.append(chunk)
-        return "".join(parts)
+        text = "".join(parts)
+        refuse_object_text(text)
+        return text
 
     def _plain_result(self, value: Any) -> PlainData:
         if isinstance(value, Undefined):
@@ -248,7 +251,9 @@ class Renderer:
         if value is None:
             raise Refused("expression gave none (null); a catalog value cannot be null")
         self._sandbox.check_text(value, "expression result")
-        return plain(value)
+        result = plain(value)
+        refuse_object_text(result)
+        return result
 
     def _guarded(
         self,
@@ -333,3 +338,26 @@ def _check_macro_name(name: str, display: str, line: int, owners: Mapping[str, s
     if name in _GLOBALS:
         message = f"{display}: macro '{name}' would hide the global {name}()"
         raise TemplateProblem(message, line=line)
+
+
+# A Python object's default text names its memory address: it differs on every run, so a payload
+# holding it would look edited every time (and it leaks process details). Whatever path printed it
+# (`|string`, `~`, `%`, `.format`), the address gives it away.
+_OBJECT_TEXT: Final = re.compile(r"<[^\n]{1,200}? at 0x[0-9a-fA-F]{4,}>")
+
+
+def refuse_object_text(value: PlainData) -> None:
+    if isinstance(value, str):
+        found = _OBJECT_TEXT.search(value)
+        if found is not None:
+            shown = found.group(0).split(" at 0x")[0] + ">"
+            raise Refused(
+                f"printed a Python object ({shown}) instead of a value; call it with () "
+                "or remove it"
+            )
+    elif isinstance(value, list):
+        for item in value:
+            refuse_object_text(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            refuse_object_text(item)

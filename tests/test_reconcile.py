@@ -94,6 +94,9 @@ def test_edit_of_published_entry_is_blocked_then_replaced(
     assert entry["current"]["generation"] == 1
     assert entry["history"][0]["template_code"] == old_code
     assert entry["history"][0]["history_reason"] == "replaced"
+    # render prints what apply sent: the replaced key's new generation, not generation 0.
+    rendered = json.loads(run_cli(capsys, "-C", str(rig.root), "render", "cinema").out)
+    assert rendered["cinema"]["requestId"] == entry["current"]["request_id"]
     assert run_cli(capsys, "-C", str(rig.root), "plan", "--detailed-exitcode").code == 0
 
 

@@ -55,7 +55,8 @@ def render(keys: tuple[str, ...], environment: str | None, pretty: bool) -> int:
     One JSON object keyed by catalog key (all entries, or the KEYs given). Each body is
     canonical JSON: sorted keys, no spaces, UTF-8; dates are epoch milliseconds.
     """
-    from reconciler.usecases.catalog import bodies_json, render_bodies
+    from reconciler.usecases.catalog import bodies_json
+    from reconciler.usecases.plan import render_bodies
 
     bodies = render_bodies(options().project_dir, environment, keys)
     click.echo(bodies_json(bodies, pretty=pretty))

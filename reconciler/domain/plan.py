@@ -214,6 +214,16 @@ def _unknown_reason(record: TemplateRecord) -> str:
     )
 
 
+def generation_for(state: State, key: str, payload_hash: str) -> int:
+    """The generation apply uses for this entry's body: render prints the same requestId."""
+    recorded = state.current(key)
+    if recorded is None:
+        return _next_generation(state, key)
+    if recorded.payload_hash == payload_hash:
+        return recorded.generation  # what was sent (a retry re-sends it)
+    return recorded.generation + 1  # what `--replace` would send
+
+
 def _next_generation(state: State, key: str) -> int:
     """Generations used by earlier templates of this key are never reused."""
     entry = state.entries.get(key)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -13,8 +11,7 @@ from pathlib import Path
 from reconciler.domain import catalog as cat
 from reconciler.domain.canonical import canonical_json
 from reconciler.domain.config import Project, load_project
-from reconciler.domain.payload import with_request_id
-from reconciler.domain.problems import Problem, ProblemsFound
+from reconciler.domain.problems import Problem
 from reconciler.domain.templating import Renderer
 from reconciler.domain.yamlsafe import YamlError
 from reconciler.errors import InvalidInput
@@ -122,27 +119,6 @@ def _default_workers(files: int) -> int:
     if files < PARALLEL_MIN_FILES:
         return 1
     return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
-
-
-def render_bodies(
-    project_dir: Path, environment: str | None, keys: Sequence[str]
-) -> dict[str, object]:
-    """The exact createTemplate bodies apply would send, keyed by catalog key."""
-    result = load_catalog(
-        project_dir, environment, published=published_keys(project_dir, environment)
-    )
-    if result.problems:
-        raise ProblemsFound(result.problems)
-    by_key = {entry.key: entry for entry in result.entries}
-    unknown = [k for k in keys if k not in by_key]
-    if unknown:
-        guesses = difflib.get_close_matches(unknown[0], list(by_key), n=1)
-        hint = f"did you mean {guesses[0]!r}?" if guesses else "`ipass validate` lists the keys"
-        raise InvalidInput(f"no catalog entry with key {unknown[0]!r}", hint=hint)
-    chosen = [by_key[k] for k in keys] if keys else list(result.entries)
-    return {
-        entry.key: with_request_id(entry.key, entry.payload, entry.payload_hash) for entry in chosen
-    }
 
 
 def published_keys(project_dir: Path, environment: str | None) -> frozenset[str]:

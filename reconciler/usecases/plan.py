@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.adapters.statefile import StateStore
 from reconciler.domain.config import EnvironmentConfig, Project
-from reconciler.domain.plan import Desired, Plan, PlanOptions, compute_plan
+from reconciler.domain.payload import with_request_id
+from reconciler.domain.plan import Desired, Plan, PlanOptions, compute_plan, generation_for
 from reconciler.domain.problems import ProblemsFound
 from reconciler.domain.state import State
+from reconciler.errors import InvalidInput
 from reconciler.usecases.catalog import CatalogResult, load_catalog
 from reconciler.usecases.target import Paths, state_paths
 
@@ -61,3 +65,29 @@ def plan_from(inputs: PlanInputs, options: PlanOptions) -> Plan:
 
 def make_plan(project_dir: Path, environment: str | None, options: PlanOptions) -> Plan:
     return plan_from(load_inputs(project_dir, environment), options)
+
+
+def render_bodies(
+    project_dir: Path, environment: str | None, keys: Sequence[str]
+) -> dict[str, object]:
+    """The exact createTemplate bodies apply would send, keyed by catalog key.
+
+    The requestId depends on the key's history (a replaced or forgotten key publishes a new
+    generation), so the state is read to print what apply really sends.
+    """
+    inputs = load_inputs(project_dir, environment)
+    unknown = [key for key in keys if key not in inputs.desired]
+    if unknown:
+        guesses = difflib.get_close_matches(unknown[0], list(inputs.desired), n=1)
+        hint = f"did you mean {guesses[0]!r}?" if guesses else "`ipass validate` lists the keys"
+        raise InvalidInput(f"no catalog entry with key {unknown[0]!r}", hint=hint)
+    chosen = list(keys) if keys else sorted(inputs.desired)
+    return {
+        key: with_request_id(
+            key,
+            inputs.desired[key].payload,
+            inputs.desired[key].payload_hash,
+            generation_for(inputs.state, key, inputs.desired[key].payload_hash),
+        )
+        for key in chosen
+    }

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from reconciler.adapters.files import fsync_dir, remove_stale_temp_files, write_atomic
 from reconciler.adapters.statekeys import journal_path_for, recorded_keys
-from reconciler.domain.journal import EventLine, JournalEvent, Pending, replay
+from reconciler.domain.journal import EventLine, JournalEvent, replay
 from reconciler.domain.state import State, new_state, parse_state, state_text
 from reconciler.errors import ConflictError, InvalidInput
 
@@ -186,10 +186,6 @@ class StateStore:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
-
-
-def pending_events(store: StateStore) -> list[Pending]:
-    return [e for e in store.read_journal() if isinstance(e, Pending)]
 
 
 def ensure_writable(folder: Path) -> None:

@@ -7,7 +7,7 @@ I/O; applying it and printing it are two separate consumers of the same immutabl
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -278,7 +278,3 @@ def _plain(value: object) -> JsonValue:
 
 def _without_id(payload: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
     return {k: v for k, v in payload.items() if k != "requestId"}
-
-
-def scope_keys(plan: Plan) -> Sequence[str]:
-    return [step.key for step in plan.steps]

@@ -9,6 +9,7 @@ from itertools import repeat
 from pathlib import Path
 
 from reconciler.domain import catalog as cat
+from reconciler.domain import catalog_files
 from reconciler.domain.canonical import canonical_json
 from reconciler.domain.config import Project, load_project
 from reconciler.domain.problems import Problem
@@ -52,16 +53,16 @@ def load_catalog(
     root, catalog_dir = project.root, project.catalog_dir
     if not catalog_dir.is_dir():
         raise InvalidInput(
-            f"no catalog folder at {cat.display(catalog_dir, root)!r}",
+            f"no catalog folder at {catalog_files.display(catalog_dir, root)!r}",
             hint="create catalog/templates/ with one YAML file per template, or use -C",
         )
-    files, problems = cat.template_files(catalog_dir, root)
+    files, problems = catalog_files.template_files(catalog_dir, root)
     try:
         shared = cat.SharedInputs(
             environment=env_name,
             merchant_id=env.merchant_id,
-            variables=cat.load_variables(catalog_dir, root, env_name),
-            defaults=cat.load_mapping(catalog_dir / "defaults.yaml", root),
+            variables=catalog_files.load_variables(catalog_dir, root, env_name),
+            defaults=catalog_files.load_mapping(catalog_dir / "defaults.yaml", root),
             now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
             published=published,
         )
@@ -70,9 +71,9 @@ def load_catalog(
         return CatalogResult(
             project, env_name, env.merchant_id, len(files), (), (*problems, cat.yaml_problem(error))
         )
-    macros = cat.load_macros(catalog_dir, root)
+    macros = catalog_files.load_macros(catalog_dir, root)
     Renderer(macros)  # macro files are checked here, once, before any work is shared out
-    named = [(path, cat.display(path, root)) for path in files]
+    named = [(path, catalog_files.display(path, root)) for path in files]
     loaded = cat.LoadedCatalog()
     for result in _load_all(named, shared, macros, workers):
         loaded.entries += result.entries

@@ -58,23 +58,6 @@ class PassRecord:
 
 
 @dataclass(frozen=True)
-class RequestRecord:
-    """One row of the request log: what came in, what went out, which faults were injected."""
-
-    id: int
-    received_at: str
-    remote_addr: str
-    method: str
-    path: str
-    client_id: str | None
-    idempotency_key: str | None
-    result_code: str | None
-    http_status: int
-    faults: str
-    elapsed_ms: float
-
-
-@dataclass(frozen=True)
 class RequestLogEntry:
     """A request-log row before it is written (the id is assigned by the database)."""
 
@@ -88,6 +71,13 @@ class RequestLogEntry:
     http_status: int
     faults: str
     elapsed_ms: float
+
+
+@dataclass(frozen=True)
+class RequestRecord(RequestLogEntry):
+    """One row of the request log as stored: the entry plus the id the database gave it."""
+
+    id: int
 
 
 @dataclass(frozen=True)

@@ -369,15 +369,15 @@ class SandboxStore:
         with self._lock:
             if last is None:
                 rows = self._db.execute(
-                    "SELECT id, received_at, remote_addr, method, path, client_id, "
-                    "idempotency_key, result_code, http_status, faults, elapsed_ms "
+                    "SELECT received_at, remote_addr, method, path, client_id, "
+                    "idempotency_key, result_code, http_status, faults, elapsed_ms, id "
                     "FROM requests ORDER BY id"
                 ).fetchall()
             else:
                 rows = self._db.execute(
-                    "SELECT * FROM (SELECT id, received_at, remote_addr, method, path, "
-                    "client_id, idempotency_key, result_code, http_status, faults, elapsed_ms "
-                    "FROM requests ORDER BY id DESC LIMIT ?) ORDER BY id",
+                    "SELECT * FROM (SELECT received_at, remote_addr, method, path, "
+                    "client_id, idempotency_key, result_code, http_status, faults, elapsed_ms, "
+                    "id FROM requests ORDER BY id DESC LIMIT ?) ORDER BY id",
                     (last,),
                 ).fetchall()
         return [RequestRecord(*row) for row in rows]

@@ -31,7 +31,7 @@ from reconciler.adapters.alipayhk.signing import (
     sign_content,
 )
 from reconciler.adapters.alipayhk.transport import make_session
-from reconciler.domain.vendor.endpoints import CREATE_PASS_PATH
+from reconciler.domain.contract.endpoints import CREATE_PASS_PATH
 
 CLIENT_ID = "4Q5Y8W0WSG45P907917"
 BODY = (

@@ -27,7 +27,7 @@ from reconciler.adapters.alipayhk.signing import (
     verify_content,
 )
 from reconciler.adapters.alipayhk.transport import USER_AGENT, make_session
-from reconciler.domain.vendor.endpoints import CREATE_PASS_PATH, CREATE_TEMPLATE_PATH
+from reconciler.domain.contract.endpoints import CREATE_PASS_PATH, CREATE_TEMPLATE_PATH
 from reconciler.errors import ExitCode, InvalidInput, OutcomeUnknown, VendorRejected
 
 VECTORS = json.loads((Path(__file__).parent / "data/signatures.json").read_text())

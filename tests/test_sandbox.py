@@ -50,8 +50,8 @@ from reconciler.adapters.sandbox.errors import RemoteBindRefused
 from reconciler.adapters.sandbox.ids import HONG_KONG
 from reconciler.adapters.sandbox.server import SandboxServer, check_bind_address
 from reconciler.domain.config import SANDBOX_CLIENT_ID, SANDBOX_MERCHANT_ID
-from reconciler.domain.vendor.endpoints import RESERVED_PATHS
-from reconciler.domain.vendor.rules import check_template_request
+from reconciler.domain.contract.endpoints import RESERVED_PATHS
+from reconciler.domain.contract.rules import check_template_request
 
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 -- the address the refusal is about; never bound here
 

@@ -30,7 +30,7 @@ from reconciler.adapters.alipayhk.signing import (
 )
 from reconciler.adapters.sandbox.server import SandboxServer
 from reconciler.adapters.sandbox.store import SandboxStore
-from reconciler.domain.vendor.endpoints import CREATE_PASS_PATH, CREATE_TEMPLATE_PATH
+from reconciler.domain.contract.endpoints import CREATE_PASS_PATH, CREATE_TEMPLATE_PATH
 
 __all__ = ["CREATE_PASS_PATH", "CREATE_TEMPLATE_PATH"]
 

@@ -23,10 +23,10 @@ from typing import Final
 from pydantic import JsonValue
 
 from reconciler.domain.catalog_files import check_var_name
+from reconciler.domain.contract.rules import Violation, check_template_content
 from reconciler.domain.payload import content_payload, payload_digest
 from reconciler.domain.problems import FieldPath, Problem, format_field_path
 from reconciler.domain.templating import PlainData, Renderer, TemplateProblem, needs_rendering
-from reconciler.domain.vendor.rules import Violation, check_template_content
 from reconciler.domain.yamlsafe import YamlDocument, YamlError, load_yaml_file
 
 META_KEYS: Final = frozenset({"key", "vars", "for_each"})

@@ -14,7 +14,7 @@ from typing import Final
 from pydantic import JsonValue
 
 from reconciler.domain.canonical import canonical_json, sha256_hex
-from reconciler.domain.vendor.template import TemplateContent
+from reconciler.domain.contract.template import TemplateContent
 
 _REQUEST_ID_DOMAIN: Final = "ipass/createTemplate/v1"
 

@@ -51,9 +51,9 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, ValidationError
 
 from reconciler.domain.canonical import canonical_json, sha256_hex
+from reconciler.domain.contract.dates import END_MS, MIN_MS, format_hk
 from reconciler.domain.plan import CHANGES, Action, FieldChange, Plan, PlanStep
 from reconciler.domain.schemas import SCHEMA_DIALECT
-from reconciler.domain.vendor.dates import END_MS, MIN_MS, format_hk
 from reconciler.errors import ConflictError
 
 PLAN_FORMAT: Final = "ipass-plan"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Final
 
-from reconciler.domain.vendor.rules import template_json_schema
+from reconciler.domain.contract.rules import template_json_schema
 
 SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 _JINJA_STRING: Final = {"type": "string", "pattern": r"\{\{", "description": "a Jinja expression"}

@@ -32,9 +32,9 @@ from reconciler.domain.journal import (
 from reconciler.domain.plan import CHANGES, Action, Plan, PlanOptions, PlanStep
 from reconciler.domain.state import State, StateEntry, TemplateRecord, utc_now
 from reconciler.errors import Interrupted, InvalidInput, IpassError, OutcomeUnknown, VendorRejected
+from reconciler.usecases.connect import Paths, open_client, state_paths
 from reconciler.usecases.plan import PlanInputs, load_inputs, plan_from
 from reconciler.usecases.saved_plan import check_saved_plan, read_saved_plan
-from reconciler.usecases.target import Paths, open_client, state_paths
 
 if TYPE_CHECKING:
     from reconciler.adapters.alipayhk.results import TemplateCreated

@@ -125,7 +125,7 @@ def _default_workers(files: int) -> int:
 def published_keys(project_dir: Path, environment: str | None) -> frozenset[str]:
     """Entries already live for this environment: their start date may lie in the past."""
     from reconciler.adapters.statekeys import recorded_keys
-    from reconciler.usecases.target import state_paths
+    from reconciler.usecases.connect import state_paths
 
     project = load_project(project_dir)
     name, env = project.environment(environment)

@@ -15,7 +15,7 @@ from reconciler.domain.problems import ProblemsFound
 from reconciler.domain.state import State
 from reconciler.errors import InvalidInput
 from reconciler.usecases.catalog import CatalogResult, load_catalog
-from reconciler.usecases.target import Paths, state_paths
+from reconciler.usecases.connect import Paths, state_paths
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from reconciler.adapters.statefile import StateStore, ensure_writable
 from reconciler.domain.config import load_project
 from reconciler.domain.state import State, StateEntry, TemplateRecord, utc_now
 from reconciler.errors import ConflictError, InvalidInput
-from reconciler.usecases.target import Paths, state_paths
+from reconciler.usecases.connect import Paths, state_paths
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ from reconciler.adapters.alipayhk.transport import (
     parse_retry_after,
     send_once,
 )
-from reconciler.domain.vendor.endpoints import CREATE_PASS_PATH, CREATE_TEMPLATE_PATH
+from reconciler.domain.contract.endpoints import CREATE_PASS_PATH, CREATE_TEMPLATE_PATH
 from reconciler.errors import InvalidInput
 
 log = logging.getLogger(__name__)

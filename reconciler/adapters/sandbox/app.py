@@ -38,8 +38,8 @@ from reconciler.adapters.sandbox.ids import iso_timestamp
 from reconciler.adapters.sandbox.operations import Outcome
 from reconciler.adapters.sandbox.records import RequestLogEntry
 from reconciler.adapters.sandbox.store import SandboxStore, Transaction
-from reconciler.domain.vendor.codes import ResultCode, status_of
-from reconciler.domain.vendor.endpoints import CREATE_PASS_PATH, CREATE_TEMPLATE_PATH
+from reconciler.domain.contract.codes import ResultCode, status_of
+from reconciler.domain.contract.endpoints import CREATE_PASS_PATH, CREATE_TEMPLATE_PATH
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

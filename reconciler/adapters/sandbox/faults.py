@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from reconciler.adapters.sandbox.errors import SandboxError
-from reconciler.domain.vendor.endpoints import CREATE_PASS_PATH, CREATE_TEMPLATE_PATH
+from reconciler.domain.contract.endpoints import CREATE_PASS_PATH, CREATE_TEMPLATE_PATH
 
 OPERATION_PATHS: Final = {
     "createTemplate": CREATE_TEMPLATE_PATH,

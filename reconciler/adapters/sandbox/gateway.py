@@ -39,7 +39,7 @@ from reconciler.adapters.sandbox.ids import HONG_KONG
 from reconciler.adapters.sandbox.operations import Caller, Outcome
 from reconciler.adapters.sandbox.records import ClientKey
 from reconciler.adapters.sandbox.store import SandboxStore
-from reconciler.domain.vendor.codes import ResultCode
+from reconciler.domain.contract.codes import ResultCode
 
 JSON_CONTENT_TYPE: Final = "application/json; charset=UTF-8"
 PLATFORM_KEY_VERSION: Final = 1

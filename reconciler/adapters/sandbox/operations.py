@@ -1,6 +1,6 @@
 """createTemplate and createPass as AlipayHK answers them, over the sandbox's store.
 
-The field rules are the shared ones (`reconciler.domain.vendor.rules`), the same code the client
+The field rules are the shared ones (`reconciler.domain.contract.rules`), the same code the client
 runs at plan time. What only a server can know (existing templates, users, serial numbers,
 idempotency) is checked here, inside the caller's transaction, in this order:
 
@@ -19,9 +19,9 @@ from typing import Final
 from reconciler.adapters.sandbox.records import UserRecord
 from reconciler.adapters.sandbox.store import Transaction
 from reconciler.domain.canonical import canonical_json, sha256_hex
-from reconciler.domain.vendor.codes import MESSAGES, ResultCode, Violation
-from reconciler.domain.vendor.passes import PassRequest
-from reconciler.domain.vendor.rules import check_pass_request, check_template_request
+from reconciler.domain.contract.codes import MESSAGES, ResultCode, Violation
+from reconciler.domain.contract.passes import PassRequest
+from reconciler.domain.contract.rules import check_pass_request, check_template_request
 
 TEMPLATE_STATUS_ON_CREATE: Final = "valid"
 

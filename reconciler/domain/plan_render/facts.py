@@ -15,6 +15,7 @@ from typing import Final
 
 from pydantic import JsonValue
 
+from reconciler.domain.contract.dates import END_MS, MIN_MS, format_hk
 from reconciler.domain.plan import Action
 from reconciler.domain.plan_document import (
     ChangeDocument,
@@ -23,7 +24,6 @@ from reconciler.domain.plan_document import (
     PriceDocument,
     StepDocument,
 )
-from reconciler.domain.vendor.dates import END_MS, MIN_MS, format_hk
 
 # What needs a person first (so a long plan cut to fit a pull-request comment never hides it),
 # then the changes, then retirements; unchanged entries last.

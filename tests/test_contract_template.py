@@ -12,17 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic_core import PydanticCustomError
 
-from reconciler.domain.vendor.codes import MESSAGES, ResultCode, ResultStatus, status_of
-from reconciler.domain.vendor.dates import HONG_KONG, format_hk, to_epoch_millis
-from reconciler.domain.vendor.limits import CURRENCY_CODES, vendor_length
-from reconciler.domain.vendor.rules import (
+from reconciler.domain.contract.codes import MESSAGES, ResultCode, ResultStatus, status_of
+from reconciler.domain.contract.dates import HONG_KONG, format_hk, to_epoch_millis
+from reconciler.domain.contract.limits import CURRENCY_CODES, vendor_length
+from reconciler.domain.contract.rules import (
     Checked,
     Violation,
     check_template_content,
     check_template_request,
     template_json_schema,
 )
-from reconciler.domain.vendor.template import (
+from reconciler.domain.contract.template import (
     ResultInfo,
     TemplateContent,
     TemplateCreatedBody,

@@ -20,10 +20,10 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from reconciler.domain.vendor import limits as lim
-from reconciler.domain.vendor.codes import ResultCode, vendor_error
-from reconciler.domain.vendor.dates import EpochMillis, NumericMillis
-from reconciler.domain.vendor.template import (
+from reconciler.domain.contract import limits as lim
+from reconciler.domain.contract.codes import ResultCode, vendor_error
+from reconciler.domain.contract.dates import EpochMillis, NumericMillis
+from reconciler.domain.contract.template import (
     JSON_OBJECT,
     Cents,
     CurrencyCode,

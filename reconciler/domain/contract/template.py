@@ -30,8 +30,8 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
-from reconciler.domain.vendor import limits as lim
-from reconciler.domain.vendor.codes import (
+from reconciler.domain.contract import limits as lim
+from reconciler.domain.contract.codes import (
     MESSAGES,
     ResultCode,
     ResultStatus,
@@ -40,7 +40,7 @@ from reconciler.domain.vendor.codes import (
     suggest,
     vendor_error,
 )
-from reconciler.domain.vendor.dates import EpochMillis
+from reconciler.domain.contract.dates import EpochMillis
 
 Code = ResultCode
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Final, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
-from reconciler.domain.vendor import limits as lim
-from reconciler.domain.vendor.codes import (
+from reconciler.domain.contract import limits as lim
+from reconciler.domain.contract.codes import (
     Loc,
     ResultCode,
     Violation,
@@ -26,11 +26,11 @@ from reconciler.domain.vendor.codes import (
     suggest,
     violations_of,
 )
-from reconciler.domain.vendor.dates import END_MS, MIN_MS, format_hk, to_epoch_millis
+from reconciler.domain.contract.dates import END_MS, MIN_MS, format_hk, to_epoch_millis
 
 if TYPE_CHECKING:
-    from reconciler.domain.vendor.passes import PassRequest
-from reconciler.domain.vendor.template import (
+    from reconciler.domain.contract.passes import PassRequest
+from reconciler.domain.contract.template import (
     CODE_STANDARDS_BY_CODE_TYPE,
     PRODUCTS_BY_TYPE,
     PassExtInfo,
@@ -234,7 +234,7 @@ def _pass_rules(body: _Input) -> Iterator[Violation]:
         message = "required unless openId is given; the AlipayHK user ID"
         yield Violation(("userId",), message, Code.PARAM_ILLEGAL)
     if body.valid("type") == "TICKET" and not body.given("dataInfo"):
-        from reconciler.domain.vendor.passes import PassRequest
+        from reconciler.domain.contract.passes import PassRequest
 
         hint = field_hint(PassRequest, "dataInfo")
         yield Violation(("dataInfo",), f"required when type is TICKET; {hint}", Code.PARAM_ILLEGAL)
@@ -290,7 +290,7 @@ def check_template_request(data: object, *, now_ms: int | None) -> Checked[Templ
 
 def check_pass_request(data: object) -> Checked[PassRequest]:
     # createPass models are only needed by the sandbox and the pass issuer, not by `validate`.
-    from reconciler.domain.vendor.passes import DATA_INFO_MODELS, PassRequest
+    from reconciler.domain.contract.passes import DATA_INFO_MODELS, PassRequest
 
     """A whole createPass body."""
     product = _product(data)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from reconciler.domain.vendor.limits import vendor_length
+from reconciler.domain.contract.limits import vendor_length
 
 Loc = tuple[str | int, ...]
 

@@ -14,8 +14,8 @@ from typing import Annotated, Final
 
 from pydantic import PlainValidator
 
-from reconciler.domain.vendor.codes import ResultCode, describe, shown, vendor_error
-from reconciler.domain.vendor.limits import (
+from reconciler.domain.contract.codes import ResultCode, describe, shown, vendor_error
+from reconciler.domain.contract.limits import (
     DATE_MAX_YEAR,
     DATE_MIN_YEAR,
     HONG_KONG_UTC_OFFSET_HOURS,

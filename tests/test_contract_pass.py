@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.domain.vendor.codes import ResultCode, ResultStatus
-from reconciler.domain.vendor.passes import (
+from reconciler.domain.contract.codes import ResultCode, ResultStatus
+from reconciler.domain.contract.passes import (
     MovieDataInfo,
     PassCreatedBody,
     PassDataInfo,
     PassRequest,
 )
-from reconciler.domain.vendor.rules import Checked, Violation, check_pass_request
+from reconciler.domain.contract.rules import Checked, Violation, check_pass_request
 
 C = ResultCode
 DELETE = object()

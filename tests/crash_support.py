@@ -38,7 +38,7 @@ def die():
 
 if point in ("after_pending", "torn_created"):
     from reconciler.adapters import statefile
-    from reconciler.domain.journal import Created, EventLine, Pending
+    from reconciler.domain.events import Created, EventLine, Pending
 
     original_append = statefile.StateStore.append
     seen = [0]

@@ -244,7 +244,8 @@ def test_environment_overrides_and_context(
             "catalog/templates/c.yaml": entry,
             "catalog/vars.staging.yaml": "title: Test Voucher\n",
             "ipass.toml": '[environments.staging]\nendpoint = "https://business.dl.alipaydev.com"\n'
-            'merchant_id = "2160120041113167"\n',
+            'merchant_id = "2160120041113167"\nclient_id = "STAGING-1"\n'
+            'private_key_env = "STAGING_KEY"\nplatform_public_key_env = "ALIPAYHK_KEY"\n',
         },
     )
     run = run_cli(capsys, "-C", str(tmp_path), "render", "--env", "staging")
@@ -276,7 +277,7 @@ def test_bad_config_is_located(tmp_path: Path, capsys: pytest.CaptureFixture[str
     run = run_cli(capsys, "-C", str(tmp_path), "validate")
     assert run.code == 1
     assert run.err.startswith("error: ")
-    assert f"{tmp_path / 'ipass.toml'}:2:1: state_dir: Extra inputs are not permitted" in run.err
+    assert f"{tmp_path / 'ipass.toml'}:2:1: state_dir: unknown setting; did you mean 'state'?" in run.err
 
 
 def test_usage_errors_exit_1_not_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -341,8 +342,11 @@ def test_parallel_load_matches_serial(tmp_path: Path) -> None:
     files["catalog/templates/broken.yaml"] = "type: [\n"
     files["catalog/templates/dup/c03.yaml"] = COUPON
     project(tmp_path, files)
-    serial = load_catalog(tmp_path, None, now_ms=1_700_000_000_000, workers=1)
-    parallel = load_catalog(tmp_path, None, now_ms=1_700_000_000_000, workers=2)
+    from reconciler.domain.config import load_project
+
+    target = load_project(tmp_path).target(None)
+    serial = load_catalog(target, now_ms=1_700_000_000_000, workers=1)
+    parallel = load_catalog(target, now_ms=1_700_000_000_000, workers=2)
     assert parallel.entries == serial.entries
     assert parallel.problems == serial.problems
     assert len(serial.entries) == 13  # the duplicate is an entry too, and a problem

@@ -14,11 +14,19 @@ from reconciler.domain.canonical import canonical_json, sha256_hex
 from reconciler.domain.payload import derive_request_id
 from reconciler.domain.plan import (
     Action,
+    Blocked,
+    Create,
     Desired,
+    Destination,
+    NoOp,
     Plan,
     PlanBinding,
     PlanOptions,
     PlanStep,
+    Replace,
+    Retire,
+    Retry,
+    Unknown,
     catalog_hash,
     compute_plan,
     field_changes,
@@ -140,54 +148,70 @@ def record(
 
 
 def create(key: str, payload: dict[str, JsonValue]) -> PlanStep:
-    return PlanStep(
-        key, Action.CREATE, "new entry", desired(key, payload), None, (), sent(key, payload), 0
+    return Create(
+        key=key,
+        reason="new entry",
+        desired=desired(key, payload),
+        send=sent(key, payload),
+        generation=0,
     )
 
 
 def noop(key: str, payload: dict[str, JsonValue]) -> PlanStep:
     rec = record(key, payload, code=f"TPL-{key}")
-    return PlanStep(key, Action.NOOP, "unchanged", desired(key, payload), rec)
+    return NoOp(key=key, reason="unchanged", desired=desired(key, payload), recorded=rec)
 
 
 def blocked(key: str, old: dict[str, JsonValue], new: dict[str, JsonValue]) -> PlanStep:
     rec = record(key, old, code="2024110122001")
-    return PlanStep(
-        key, Action.BLOCKED, BLOCKED_REASON, desired(key, new), rec, field_changes(rec.payload, new)
+    return Blocked(
+        key=key,
+        reason=BLOCKED_REASON,
+        desired=desired(key, new),
+        recorded=rec,
+        changes=field_changes(rec.payload, new),
     )
 
 
 def replaced(key: str, old: dict[str, JsonValue], new: dict[str, JsonValue]) -> PlanStep:
     rec = record(key, old, code="2024110122002")
-    reason = "publish a new template; the old one stays live and moves to history"
-    return PlanStep(
-        key,
-        Action.REPLACE,
-        reason,
-        desired(key, new),
-        rec,
-        field_changes(rec.payload, new),
-        sent(key, new, 1),
-        1,
+    return Replace(
+        key=key,
+        reason="publish a new template; the old one stays live and moves to history",
+        desired=desired(key, new),
+        recorded=rec,
+        changes=field_changes(rec.payload, new),
+        send=sent(key, new, 1),
+        generation=1,
     )
 
 
-def retry(key: str, payload: dict[str, JsonValue]) -> PlanStep:
+def retry(key: str, payload: dict[str, JsonValue]) -> Retry:
     rec = record(key, payload, status="unknown")
-    reason = "re-send the earlier request with the same requestId"
-    return PlanStep(
-        key, Action.RETRY, reason, desired(key, payload), rec, (), dict(rec.payload), rec.generation
+    return Retry(
+        key=key,
+        reason="re-send the earlier request with the same requestId",
+        desired=desired(key, payload),
+        recorded=rec,
+        changes=(),
+        send=dict(rec.payload),
+        generation=rec.generation,
     )
 
 
 def unknown(key: str, payload: dict[str, JsonValue]) -> PlanStep:
     rec = record(key, payload, status="pending")
-    return PlanStep(key, Action.UNKNOWN, UNKNOWN_REASON, desired(key, payload), rec)
+    return Unknown(
+        key=key, reason=UNKNOWN_REASON, desired=desired(key, payload), recorded=rec, changes=()
+    )
 
 
 def retire(key: str, payload: dict[str, JsonValue]) -> PlanStep:
     rec = record(key, payload, code="2024110122003")
-    return PlanStep(key, Action.RETIRE, RETIRE_REASON, None, rec)
+    return Retire(key=key, reason=RETIRE_REASON, recorded=rec)
+
+
+DESTINATION = Destination(endpoint="embedded sandbox", merchant_id="2160120000000001")
 
 
 def make_plan(
@@ -197,8 +221,17 @@ def make_plan(
     counts: dict[Action, int] = {}
     for step in ordered:
         counts[step.action] = counts.get(step.action, 0) + 1
-    wanted = {s.key: s.desired for s in ordered if s.desired is not None}
-    binding = PlanBinding(environment, LINEAGE, 7, catalog_hash(wanted))
+    wanted = {
+        s.key: s.desired for s in ordered if not isinstance(s, Retire) and s.desired is not None
+    }
+    binding = PlanBinding(
+        environment,
+        DESTINATION.endpoint,
+        DESTINATION.merchant_id,
+        LINEAGE,
+        7,
+        catalog_hash(wanted),
+    )
     return Plan(binding, options or PlanOptions(), ordered, counts)
 
 
@@ -300,7 +333,10 @@ def test_summary_leaves_out_actions_with_no_entries() -> None:
 
 
 def test_empty_plan_says_so() -> None:
-    assert plan_text(make_plan([])) == "Plan for sandbox: no entries in scope.\n"
+    assert plan_text(make_plan([])) == (
+        "Plan for sandbox: no entries in scope.\n"
+        "Publishes to embedded sandbox for merchant 2160120000000001.\n"
+    )
 
 
 def test_entries_are_ordered_attention_first_then_changes_then_unchanged() -> None:
@@ -308,6 +344,7 @@ def test_entries_are_ordered_attention_first_then_changes_then_unchanged() -> No
     headers = [line for line in text.splitlines() if line and not line.startswith(" ")]
     assert headers == [
         headers[0],  # the summary
+        "Publishes to embedded sandbox for merchant 2160120000000001.",
         "blocked  museum-pass",
         "unknown  ferry-macau",
         "create   cinema",
@@ -486,7 +523,7 @@ def test_colour_only_when_asked() -> None:
 def test_options_are_shown_as_flags() -> None:
     options = PlanOptions(targets=("gift-card[100]",), replace=("museum-pass",), retry_unknown=True)
     text = plan_text(make_plan([], options=options))
-    assert text.splitlines()[1] == (
+    assert text.splitlines()[2] == (
         "Options: --target 'gift-card[100]' --replace museum-pass --retry-unknown"
     )
 
@@ -589,6 +626,7 @@ def test_markdown_summary_and_table_of_counts() -> None:
         "### ipass plan\n\n"
         "**Plan for sandbox: 1 blocked, 1 with an unknown outcome, 3 to create, 1 to replace, "
         "1 to retry, 1 to retire, 2 unchanged.**\n\n"
+        "Publishes to embedded sandbox for merchant 2160120000000001.\n\n"
         "| Action | Entries |\n|---|---:|\n"
         "| 🔴 blocked | 1 |\n| 🔴 with an unknown outcome | 1 |\n"
         "| 🟢 to create | 3 |\n| 🟡 to replace | 1 |\n| 🟡 to retry | 1 |\n"
@@ -749,7 +787,7 @@ def test_plan_json_does_not_depend_on_payload_key_order() -> None:
 def test_document_fields() -> None:
     document = plan_document(mixed_plan())
     assert document.format == "ipass-plan"
-    assert document.format_version == 1
+    assert document.format_version == 2
     assert document.has_changes is True
     steps = {step.key: step for step in document.steps}
     create_step = steps["coffee-voucher"]
@@ -872,8 +910,8 @@ def miscounted() -> str:
         ("{\n", "is not valid JSON (line 2: Expecting property name enclosed in double quotes)"),
         ("[]", 'is not an ipass plan (no "format": "ipass-plan")'),
         ('{"format_version": 1}', 'is not an ipass plan (no "format": "ipass-plan")'),
-        (saved(format_version=2), "has format_version 2; this ipass reads version 1"),
-        (saved(format_version="1"), "has format_version '1'; this ipass reads version 1"),
+        (saved(format_version=1), "has format_version 1; this ipass reads version 2"),
+        (saved(format_version="2"), "has format_version '2'; this ipass reads version 2"),
         (saved(binding=None), "is malformed at binding: Input should be an object"),
         (saved(extra=True), "is malformed at extra: Extra inputs are not permitted"),
         (
@@ -920,7 +958,7 @@ def test_committed_plan_schema_is_current() -> None:
 def test_plan_schema_describes_the_document() -> None:
     schema = plan_json_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["title"] == "ipass plan (ipass-plan version 1)"
+    assert schema["title"] == "ipass plan (ipass-plan version 2)"
     defs = schema["$defs"]
     assert isinstance(defs, dict)
     summary = defs["SummaryDocument"]
@@ -949,7 +987,7 @@ def test_renders_whatever_compute_plan_produces() -> None:
         "pending": desired("pending", pending),
         "new": desired("new", body("new")),
     }
-    plan = compute_plan(wanted, state, snapshot_lineage=LINEAGE)
+    plan = compute_plan(wanted, state, snapshot_lineage=LINEAGE, destination=DESTINATION)
     document = read_plan_document(plan_json(plan), where="plan.json")
     assert {s.key: s.action for s in document.steps} == {
         "edited": Action.BLOCKED,
@@ -961,7 +999,11 @@ def test_renders_whatever_compute_plan_produces() -> None:
     assert "    stock: 5000 -> 10" in plan_text(plan).splitlines()
     assert len(plan_markdown(plan)) < 60_000
     retried = compute_plan(
-        wanted, state, snapshot_lineage=LINEAGE, options=replace(PlanOptions(), retry_unknown=True)
+        wanted,
+        state,
+        snapshot_lineage=LINEAGE,
+        destination=DESTINATION,
+        options=replace(PlanOptions(), retry_unknown=True),
     )
     steps = {s.key: s for s in read_plan_document(plan_json(retried), where="p").steps}
     assert steps["pending"].action is Action.RETRY

@@ -87,6 +87,19 @@ def test_edit_of_published_entry_is_blocked_then_replaced(
     replaced = run_cli(
         capsys, "-C", str(rig.root), "apply", "--auto-approve", "--replace", "cinema"
     )
+    assert replaced.code == 1  # a replace always says why
+    assert "--replace needs --reason TEXT" in replaced.err
+    replaced = run_cli(
+        capsys,
+        "-C",
+        str(rig.root),
+        "apply",
+        "--auto-approve",
+        "--replace",
+        "cinema",
+        "--reason",
+        "MKT-12: title fix",
+    )
     assert replaced.code == 0, replaced.err
     assert len(rig.templates()) == EXAMPLE_KEYS + 1
     entry = rig.state()["entries"]["cinema"]
@@ -155,7 +168,15 @@ def test_vendor_rejection_stops_with_location_and_code(
         assert "ACCESS_DENIED" in first
         assert r.templates() == []
         state = r.state()
-        assert state["entries"] == {}  # nothing was created, nothing is pretended
+        # Nothing was created, nothing is pretended; the rejection is recorded with its code.
+        (entry,) = state["entries"].values()
+        assert "current" not in entry
+        assert [e["op"] for e in entry["events"]] == ["pending", "rejected"]
+        assert entry["events"][1]["result_code"] == "ACCESS_DENIED"
+        history = run_cli(capsys, "-C", str(r.root), "state", "history", "bus-shenzhen-bay")
+        assert history.code == 0, history.err
+        assert "rejected" in history.out.splitlines()[0]
+        assert "[ACCESS_DENIED]" in history.out.splitlines()[0]
 
 
 def test_unknown_outcome_is_recorded_then_retried_with_the_same_request_id(
@@ -190,23 +211,29 @@ def test_resolve_and_forget_and_import(rig: Rehearsal, capsys: pytest.CaptureFix
     assert rig.templates() == []
     bad = run_cli(capsys, "-C", str(rig.root), "state", "resolve", "bus-shenzhen-bay")
     assert bad.code == 1
-    done = run_cli(
-        capsys, "-C", str(rig.root), "state", "resolve", "bus-shenzhen-bay", "--not-created"
-    )
+    args = ("-C", str(rig.root), "state", "resolve", "bus-shenzhen-bay", "--not-created")
+    unexplained = run_cli(capsys, *args)
+    assert unexplained.code == 1  # outside the embedded sandbox a state change says why
+    assert "needs --reason" in unexplained.err
+    done = run_cli(capsys, *args, "--reason", "INC-7: checked the console")
     assert done.code == 0, done.err
     assert run_cli(capsys, "-C", str(rig.root), "apply", "--auto-approve").code == 0
     assert len(rig.templates()) == EXAMPLE_KEYS
     listing = run_cli(capsys, "-C", str(rig.root), "state", "list", "--json")
     rows = json.loads(listing.out)
     assert len(rows) == EXAMPLE_KEYS
-    forgot = run_cli(capsys, "-C", str(rig.root), "state", "forget", "cinema")
+    forgot = run_cli(
+        capsys, "-C", str(rig.root), "state", "forget", "cinema", "--reason", "re-adopt"
+    )
     assert forgot.code == 0
     show = json.loads(run_cli(capsys, "-C", str(rig.root), "state", "show", "cinema").out)
     assert "current" not in show
     assert show["history"][0]["history_reason"] == "forgotten"
     code = show["history"][0]["template_code"]
     imported = run_cli(
-        capsys, "-C", str(rig.root), "state", "import", "cinema", "--template-code", code
+        capsys,
+        *("-C", str(rig.root), "state", "import", "cinema", "--template-code", code),
+        *("--reason", "re-adopt"),
     )
     assert imported.code == 0, imported.err
     assert run_cli(capsys, "-C", str(rig.root), "plan", "--detailed-exitcode").code == 0
@@ -237,10 +264,12 @@ def test_force_unlock_needs_the_lock_id(rig: Rehearsal, capsys: pytest.CaptureFi
     assert died.returncode == -signal.SIGKILL
     holder = read_holder(locks / "rehearsal.lock.json")
     assert holder is not None
-    wrong = run_cli(capsys, "-C", str(rig.root), "state", "force-unlock", "nope")
+    wrong = run_cli(capsys, "-C", str(rig.root), "state", "force-unlock", "nope", "--reason", "x")
     assert wrong.code == 3
     assert "does not match" in wrong.err
-    right = run_cli(capsys, "-C", str(rig.root), "state", "force-unlock", holder.lock_id)
+    right = run_cli(
+        capsys, "-C", str(rig.root), "state", "force-unlock", holder.lock_id, "--reason", "dead"
+    )
     assert right.code == 0, right.err
     assert not (locks / "rehearsal.lock.json").exists()
     # A stale record never blocks anyway: the kernel released the lock with the process.
@@ -256,7 +285,7 @@ def test_force_unlock_needs_the_lock_id(rig: Rehearsal, capsys: pytest.CaptureFi
         (lambda text: text[: len(text) // 2], "is not valid JSON"),
         (lambda text: "<<<<<<< HEAD\n" + text, "conflict markers"),
         (
-            lambda text: text.replace('"format_version": 1', '"format_version": 9'),
+            lambda text: text.replace('"format_version": 2', '"format_version": 9'),
             "format_version 9",
         ),
         (

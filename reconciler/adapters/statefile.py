@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from reconciler.adapters.files import fsync_dir, remove_stale_temp_files, write_atomic
 from reconciler.adapters.statekeys import journal_path_for, recorded_keys
-from reconciler.domain.journal import EventLine, JournalEvent, replay
+from reconciler.domain.events import EventLine, StateEvent, replay
 from reconciler.domain.state import State, new_state, parse_state, state_text
 from reconciler.errors import ConflictError, InvalidInput
 
@@ -72,7 +72,7 @@ class StateStore:
     def recorded_keys(self) -> frozenset[str]:
         return recorded_keys(self.path)
 
-    def read_journal(self) -> list[JournalEvent]:
+    def read_journal(self) -> list[StateEvent]:
         """Every complete journal line; a torn last line (a crash mid-write) is ignored."""
         try:
             raw = self.journal_path.read_bytes()
@@ -94,7 +94,7 @@ class StateStore:
                 ) from None
         return events
 
-    def append(self, event: JournalEvent, *, durable: bool) -> None:
+    def append(self, event: StateEvent, *, durable: bool) -> None:
         """Append one event; `durable` fsyncs it (and every line before it) to disk."""
         handle = self._open_journal()
         line = EventLine(event=event).model_dump_json().encode("utf-8") + b"\n"

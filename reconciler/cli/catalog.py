@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli.context import options
+from reconciler.cli.resolve import resolve_target
 from reconciler.errors import ExitCode
 
 env_option = click.option(
@@ -28,10 +29,8 @@ def validate(environment: str | None) -> int:
     """
     from reconciler.usecases.catalog import load_catalog, published_keys
 
-    project_dir = options().project_dir
-    result = load_catalog(
-        project_dir, environment, published=published_keys(project_dir, environment)
-    )
+    target = resolve_target(environment)
+    result = load_catalog(target, published=published_keys(target))
     for problem in result.problems:
         click.echo(str(problem))
     if result.problems:
@@ -40,7 +39,7 @@ def validate(environment: str | None) -> int:
         return int(ExitCode.INVALID_INPUT)
     click.echo(
         f"ok: {len(result.entries)} entries from {result.files} files are valid "
-        f"for environment {result.environment}"
+        f"for environment {result.target.name}"
     )
     return int(ExitCode.OK)
 
@@ -58,7 +57,7 @@ def render(keys: tuple[str, ...], environment: str | None, pretty: bool) -> int:
     from reconciler.usecases.catalog import bodies_json
     from reconciler.usecases.plan import render_bodies
 
-    bodies = render_bodies(options().project_dir, environment, keys)
+    bodies = render_bodies(resolve_target(environment), keys)
     click.echo(bodies_json(bodies, pretty=pretty))
     return int(ExitCode.OK)
 

@@ -12,9 +12,16 @@ from types import FrameType
 import click
 
 from reconciler.cli.catalog import env_option
-from reconciler.cli.context import options
+from reconciler.cli.resolve import resolve_target
 from reconciler.domain.plan import Action, Plan, PlanOptions, PlanStep
 from reconciler.errors import ExitCode, InvalidInput
+
+reason_option = click.option(
+    "--reason",
+    metavar="TEXT",
+    help="Why (a ticket, an incident): recorded with your name in the state's history. "
+    "Required for --replace, and for every state change outside the embedded sandbox.",
+)
 
 target_option = click.option(
     "--target", "targets", multiple=True, metavar="KEY", help="Only this entry (repeatable)."
@@ -81,7 +88,7 @@ def plan(
     from reconciler.usecases.saved_plan import save_plan
 
     wanted = PlanOptions(targets, excludes, replace, retry_unknown)
-    result = make_plan(options().project_dir, environment, wanted)
+    result = make_plan(resolve_target(environment), wanted)
     if out is not None:
         save_plan(result, out)
     if fmt == "json":
@@ -148,6 +155,7 @@ def _graceful_stop() -> Iterator[list[bool]]:
 @exclude_option
 @replace_option
 @retry_option
+@reason_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--parallelism",
@@ -166,6 +174,7 @@ def apply(
     excludes: tuple[str, ...],
     replace: tuple[str, ...],
     retry_unknown: bool,
+    reason: str | None,
     auto_approve: bool,
     parallelism: int,
 ) -> int:
@@ -176,15 +185,29 @@ def apply(
     sent, recorded when AlipayHK answers. A rejection stops the run (exit 4); an
     unknown outcome is recorded and stops it (exit 5); Ctrl-C finishes the request
     in flight, records it and exits 130. Running it again right after is a no-op.
+
+    With PLAN_FILE, the plan's own environment is used (an --env that names
+    another is an error).
     """
+    from reconciler.adapters.operator import current_operator
     from reconciler.domain.plan_render import plan_text
     from reconciler.usecases.apply import ApplyRequest
     from reconciler.usecases.apply import apply as run_apply
+    from reconciler.usecases.ports import apply_ports
+    from reconciler.usecases.saved_plan import read_saved_plan, saved_environment
+    from reconciler.usecases.state import require_reason
 
-    if plan_file is not None and (targets or excludes or replace or retry_unknown):
-        raise InvalidInput(
-            "a saved plan carries its own options; drop --target/--exclude/--replace"
-        )
+    saved = None
+    if plan_file is not None:
+        if targets or excludes or replace or retry_unknown:
+            raise InvalidInput(
+                "a saved plan carries its own options; drop --target/--exclude/--replace"
+            )
+        saved = read_saved_plan(plan_file)
+        environment = saved_environment(saved, environment)
+    target = resolve_target(environment)
+    replacing = bool(replace or (saved is not None and saved.options.replace))
+    reason = require_reason(reason, "--replace", required=replacing)
 
     def confirm(result: Plan) -> bool:
         click.echo(plan_text(result, color=sys.stdout.isatty()))
@@ -195,15 +218,12 @@ def apply(
         return click.confirm("Publish these changes? Templates cannot be deleted", default=False)
 
     request = ApplyRequest(
-        options().project_dir,
-        environment,
-        PlanOptions(targets, excludes, replace, retry_unknown),
-        plan_file,
-        parallelism,
+        PlanOptions(targets, excludes, replace, retry_unknown), saved, parallelism, reason
     )
+    ports = apply_ports(target, current_operator(target.root))
     with _graceful_stop() as stop:
         report = run_apply(
-            request, confirm=confirm, progress=_Progress(), should_stop=lambda: stop[0]
+            request, ports, confirm=confirm, progress=_Progress(), should_stop=lambda: stop[0]
         )
     if not report.plan.has_changes:
         click.echo(f"no changes: {report.plan.binding.environment} is up to date with the catalog")

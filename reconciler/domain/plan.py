@@ -10,6 +10,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import ClassVar, assert_never
 
 from pydantic import JsonValue
 
@@ -52,23 +53,107 @@ class FieldChange:
     removed: bool = False
 
 
-@dataclass(frozen=True)
-class PlanStep:
-    key: str
-    action: Action
-    reason: str
-    desired: Desired | None = None
-    recorded: TemplateRecord | None = None
-    changes: tuple[FieldChange, ...] = ()
-    # What apply would send for create/replace/retry: the body and its derived requestId.
-    send: dict[str, JsonValue] | None = None
-    generation: int = 0
+@dataclass(frozen=True, kw_only=True)
+class Create:
+    """A new key: publish it."""
 
-    @property
-    def source(self) -> str | None:
-        if self.desired is not None:
-            return self.desired.source
-        return self.recorded.source if self.recorded is not None else None
+    action: ClassVar[Action] = Action.CREATE
+    key: str
+    reason: str
+    desired: Desired
+    send: dict[str, JsonValue]  # the exact body, with its derived requestId
+    generation: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoOp:
+    """Published and unchanged, or retired earlier and gone from the catalog."""
+
+    action: ClassVar[Action] = Action.NOOP
+    key: str
+    reason: str
+    desired: Desired | None
+    recorded: TemplateRecord
+
+
+@dataclass(frozen=True, kw_only=True)
+class Blocked:
+    """Published, then edited: AlipayHK has no update API."""
+
+    action: ClassVar[Action] = Action.BLOCKED
+    key: str
+    reason: str
+    desired: Desired
+    recorded: TemplateRecord
+    changes: tuple[FieldChange, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Replace:
+    """Publish the edited entry as a new template; the old one stays live, in history."""
+
+    action: ClassVar[Action] = Action.REPLACE
+    key: str
+    reason: str
+    desired: Desired
+    recorded: TemplateRecord
+    changes: tuple[FieldChange, ...]
+    send: dict[str, JsonValue]
+    generation: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retire:
+    """Gone from the catalog: recorded as retired; the template stays live until its end."""
+
+    action: ClassVar[Action] = Action.RETIRE
+    key: str
+    reason: str
+    recorded: TemplateRecord
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unknown:
+    """An earlier create's outcome is not known: a person must find out first."""
+
+    action: ClassVar[Action] = Action.UNKNOWN
+    key: str
+    reason: str
+    desired: Desired | None
+    recorded: TemplateRecord
+    changes: tuple[FieldChange, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retry:
+    """Re-send the request in doubt, byte for byte, with the same requestId."""
+
+    action: ClassVar[Action] = Action.RETRY
+    key: str
+    reason: str
+    desired: Desired | None
+    recorded: TemplateRecord
+    changes: tuple[FieldChange, ...]
+    send: dict[str, JsonValue]
+    generation: int
+
+
+PlanStep = Create | NoOp | Blocked | Replace | Retire | Unknown | Retry
+# Steps that send a createTemplate request.
+Sending = Create | Replace | Retry
+
+
+def step_source(step: PlanStep) -> str | None:
+    """The catalog file of the entry, else the one recorded with its template."""
+    match step:
+        case Create() | Blocked() | Replace():
+            return step.desired.source
+        case NoOp() | Unknown() | Retry():
+            return step.desired.source if step.desired is not None else step.recorded.source
+        case Retire():
+            return step.recorded.source
+        case _:
+            assert_never(step)
 
 
 @dataclass(frozen=True)
@@ -76,6 +161,8 @@ class PlanBinding:
     """What the plan was computed from; a saved plan applies only to exactly this."""
 
     environment: str
+    endpoint: str
+    merchant_id: str
     lineage: str | None
     serial: int
     catalog_hash: str
@@ -110,23 +197,38 @@ def catalog_hash(desired: Mapping[str, Desired]) -> str:
     return sha256_hex(canonical_json(pairs))
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where the plan would publish: shown in its header and bound into a saved plan."""
+
+    endpoint: str
+    merchant_id: str
+    # What a printed command needs to reach this environment: "" or " --env NAME".
+    env_args: str = ""
+
+
 def compute_plan(
     desired: Mapping[str, Desired],
     state: State,
     *,
     snapshot_lineage: str | None,
+    destination: Destination,
     options: PlanOptions = PlanOptions(),
 ) -> Plan:
     """One step per key in scope, sorted by key."""
     known = set(desired) | {k for k, e in state.entries.items() if e.current is not None}
     _check_named(options, known, desired)
     scope = _scope(known, options)
-    steps = tuple(_step(key, desired.get(key), state, options) for key in sorted(scope))
+    steps = tuple(
+        _step(key, desired.get(key), state, options, destination.env_args) for key in sorted(scope)
+    )
     counts: dict[Action, int] = {}
     for step in steps:
         counts[step.action] = counts.get(step.action, 0) + 1
     binding = PlanBinding(
         environment=state.environment,
+        endpoint=destination.endpoint,
+        merchant_id=destination.merchant_id,
         lineage=snapshot_lineage,
         serial=state.serial,
         catalog_hash=catalog_hash(desired),
@@ -156,61 +258,84 @@ def _scope(known: set[str], options: PlanOptions) -> set[str]:
     return scope - set(options.excludes)
 
 
-def _step(key: str, wanted: Desired | None, state: State, options: PlanOptions) -> PlanStep:
+def _step(
+    key: str, wanted: Desired | None, state: State, options: PlanOptions, env_args: str
+) -> PlanStep:
     recorded = state.current(key)
     if recorded is None:
         if wanted is None:  # scope holds only catalog keys and recorded ones
             raise ValueError(f"{key!r} is neither in the catalog nor recorded")
         generation = _next_generation(state, key)
-        return PlanStep(
-            key, Action.CREATE, "new entry", wanted, None, (), _body(wanted, generation), generation
+        return Create(
+            key=key,
+            reason="new entry",
+            desired=wanted,
+            send=_body(wanted, generation),
+            generation=generation,
         )
     if recorded.status in ("pending", "unknown"):
-        return _unknown_step(key, wanted, recorded, options)
+        return _unknown_step(key, wanted, recorded, options, env_args)
     if wanted is None:
         if recorded.status == "retired":
-            return PlanStep(key, Action.NOOP, "retired earlier", None, recorded)
+            return NoOp(key=key, reason="retired earlier", desired=None, recorded=recorded)
         reason = "removed from the catalog; the template stays live at AlipayHK until its end date"
-        return PlanStep(key, Action.RETIRE, reason, None, recorded)
+        return Retire(key=key, reason=reason, recorded=recorded)
     return _published_step(key, wanted, recorded, options)
 
 
 def _unknown_step(
-    key: str, wanted: Desired | None, recorded: TemplateRecord, options: PlanOptions
+    key: str,
+    wanted: Desired | None,
+    recorded: TemplateRecord,
+    options: PlanOptions,
+    env_args: str,
 ) -> PlanStep:
     # The request in doubt is what matters; if the catalog moved on since, say how.
     changes: tuple[FieldChange, ...] = ()
     if wanted is not None and wanted.payload_hash != recorded.payload_hash:
         changes = field_changes(recorded.payload, wanted.payload)
     if options.retry_unknown:
-        reason = "re-send the earlier request with the same requestId"
-        body = dict(recorded.payload)
-        return PlanStep(
-            key, Action.RETRY, reason, wanted, recorded, changes, body, recorded.generation
+        return Retry(
+            key=key,
+            reason="re-send the earlier request with the same requestId",
+            desired=wanted,
+            recorded=recorded,
+            changes=changes,
+            send=dict(recorded.payload),
+            generation=recorded.generation,
         )
-    return PlanStep(key, Action.UNKNOWN, _unknown_reason(recorded), wanted, recorded, changes)
+    reason = _unknown_reason(key, recorded, env_args)
+    return Unknown(key=key, reason=reason, desired=wanted, recorded=recorded, changes=changes)
 
 
 def _published_step(
     key: str, wanted: Desired, recorded: TemplateRecord, options: PlanOptions
 ) -> PlanStep:
     if wanted.payload_hash == recorded.payload_hash:
-        return PlanStep(key, Action.NOOP, "unchanged", wanted, recorded)
+        return NoOp(key=key, reason="unchanged", desired=wanted, recorded=recorded)
     changes = field_changes(recorded.payload, wanted.payload)
     if key in options.replace:
         generation = recorded.generation + 1
-        reason = "publish a new template; the old one stays live and moves to history"
-        body = _body(wanted, generation)
-        return PlanStep(key, Action.REPLACE, reason, wanted, recorded, changes, body, generation)
+        return Replace(
+            key=key,
+            reason="publish a new template; the old one stays live and moves to history",
+            desired=wanted,
+            recorded=recorded,
+            changes=changes,
+            send=_body(wanted, generation),
+            generation=generation,
+        )
     reason = "published templates cannot be changed at AlipayHK"
-    return PlanStep(key, Action.BLOCKED, reason, wanted, recorded, changes)
+    return Blocked(key=key, reason=reason, desired=wanted, recorded=recorded, changes=changes)
 
 
-def _unknown_reason(record: TemplateRecord) -> str:
+def _unknown_reason(key: str, record: TemplateRecord, env_args: str) -> str:
     detail = record.note or "a create was sent and its outcome was never recorded"
     return (
-        f"{detail}; find out at AlipayHK, then `ipass state resolve` it, "
-        "or `ipass apply --retry-unknown` to re-send with the same requestId"
+        f"{detail}; find out at AlipayHK, then `ipass state resolve {key}{env_args} "
+        "--template-code CODE` (or `--not-created`), "
+        f"or `ipass apply --retry-unknown --target {key}{env_args}` to re-send with the "
+        "same requestId"
     )
 
 

@@ -5,7 +5,7 @@ This is an interface, versioned like the state file. Format `ipass-plan`, versio
     {
       "format": "ipass-plan",
       "format_version": 1,
-      "binding": {"environment", "lineage", "serial", "catalog_hash"},
+      "binding": {"environment", "endpoint", "merchant_id", "lineage", "serial", "catalog_hash"},
       "options": {"targets", "excludes", "replace", "retry_unknown"},
       "summary": {"create", "no-op", "blocked", "replace", "retire", "unknown", "retry"},
       "has_changes": true,
@@ -46,20 +46,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Annotated, Final, Literal
+from dataclasses import dataclass
+from typing import Annotated, Final, Literal, assert_never
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, ValidationError
 
 from reconciler.domain.canonical import canonical_json, sha256_hex
 from reconciler.domain.contract.dates import END_MS, MIN_MS, format_hk
-from reconciler.domain.plan import CHANGES, Action, FieldChange, Plan, PlanStep
+from reconciler.domain.plan import (
+    CHANGES,
+    Action,
+    Blocked,
+    Create,
+    Desired,
+    FieldChange,
+    NoOp,
+    Plan,
+    PlanStep,
+    Replace,
+    Retire,
+    Retry,
+    Unknown,
+    step_source,
+)
 from reconciler.domain.schemas import SCHEMA_DIALECT
+from reconciler.domain.state import TemplateRecord
 from reconciler.errors import ConflictError
 
 PLAN_FORMAT: Final = "ipass-plan"
-PLAN_FORMAT_VERSION: Final = 1
-# Steps whose subject is the recorded payload rather than the catalog's.
-_RECORDED_SUBJECT: Final = frozenset({Action.RETRY, Action.UNKNOWN, Action.RETIRE})
+PLAN_FORMAT_VERSION: Final = 2
 # Steps that carry the body apply would send.
 _SENDING: Final = frozenset({Action.CREATE, Action.REPLACE, Action.RETRY})
 
@@ -75,6 +90,8 @@ class BindingDocument(_Document):
     """What the plan was computed from."""
 
     environment: str
+    endpoint: str = Field(description="where apply sends: a host, or the embedded sandbox")
+    merchant_id: str = Field(description="the merchant the templates are published for")
     lineage: str | None = Field(description="the state's lineage; null before the first write")
     serial: Count = Field(description="the state's serial when the plan was made")
     catalog_hash: Sha256 = Field(description="keys and payload hashes of the rendered catalog")
@@ -146,7 +163,7 @@ class StepDocument(_Document):
 
 class PlanDocument(_Document):
     format: Literal["ipass-plan"]
-    format_version: Literal[1]
+    format_version: Literal[2]
     binding: BindingDocument
     options: OptionsDocument
     summary: SummaryDocument
@@ -157,13 +174,16 @@ class PlanDocument(_Document):
 _NO_NAMES: Final = NamesDocument(zh_HK=None, en_US=None)
 
 
-def plan_document(plan: Plan) -> PlanDocument:
+def plan_document(plan: Plan, *, slim: bool = False) -> PlanDocument:
+    """The plan as data; `slim` leaves out the details of unchanged entries (for people)."""
     binding, options = plan.binding, plan.options
     return PlanDocument(
         format=PLAN_FORMAT,
         format_version=PLAN_FORMAT_VERSION,
         binding=BindingDocument(
             environment=binding.environment,
+            endpoint=binding.endpoint,
+            merchant_id=binding.merchant_id,
             lineage=binding.lineage,
             serial=binding.serial,
             catalog_hash=binding.catalog_hash,
@@ -176,7 +196,7 @@ def plan_document(plan: Plan) -> PlanDocument:
         ),
         summary=_count(step.action for step in plan.steps),
         has_changes=plan.has_changes,
-        steps=tuple(_step(step) for step in plan.steps),
+        steps=tuple(_step(step, slim=slim) for step in plan.steps),
     )
 
 
@@ -234,17 +254,80 @@ def _count(actions: Iterable[Action]) -> SummaryDocument:
     return SummaryDocument.model_validate(counts)
 
 
-def _step(step: PlanStep) -> StepDocument:
-    if step.desired is None and step.recorded is None and step.send is None:
+@dataclass(frozen=True)
+class _Parts:
+    """What a step is about, whatever its kind."""
+
+    subject: dict[str, JsonValue]
+    desired: Desired | None
+    recorded: TemplateRecord | None
+    changes: tuple[FieldChange, ...]
+    send: dict[str, JsonValue] | None
+    generation: int
+
+
+def _parts(step: PlanStep) -> _Parts:  # noqa: PLR0911 - one arm per step kind
+    """The subject is the recorded payload for retry, unknown and retire (what was sent, or
+    what stays live), else the catalog's."""
+    match step:
+        case Create():
+            return _Parts(step.desired.payload, step.desired, None, (), step.send, step.generation)
+        case NoOp():
+            subject = step.desired.payload if step.desired is not None else step.recorded.payload
+            return _Parts(subject, step.desired, step.recorded, (), None, step.recorded.generation)
+        case Blocked():
+            return _Parts(
+                step.desired.payload,
+                step.desired,
+                step.recorded,
+                step.changes,
+                None,
+                step.recorded.generation,
+            )
+        case Replace():
+            return _Parts(
+                step.desired.payload,
+                step.desired,
+                step.recorded,
+                step.changes,
+                step.send,
+                step.generation,
+            )
+        case Retire():
+            return _Parts(step.recorded.payload, None, step.recorded, (), None, 0)
+        case Unknown():
+            return _Parts(
+                step.recorded.payload,
+                step.desired,
+                step.recorded,
+                step.changes,
+                None,
+                step.recorded.generation,
+            )
+        case Retry():
+            return _Parts(
+                step.recorded.payload,
+                step.desired,
+                step.recorded,
+                step.changes,
+                step.send,
+                step.generation,
+            )
+        case _:
+            assert_never(step)
+
+
+def _step(step: PlanStep, *, slim: bool) -> StepDocument:
+    if slim and isinstance(step, NoOp):
         return _bare_step(step)
-    payload = _subject(step)
-    recorded, desired = step.recorded, step.desired
-    request_id = step.send.get("requestId") if step.send is not None else None
+    parts = _parts(step)
+    payload, recorded, desired = parts.subject, parts.recorded, parts.desired
+    request_id = parts.send.get("requestId") if parts.send is not None else None
     return StepDocument(
         key=step.key,
         action=step.action,
         reason=step.reason,
-        source=step.source,
+        source=step_source(step),
         type=_text(payload, "type"),
         product=_text(payload, "product"),
         names=NamesDocument(zh_HK=_name(payload, "zh_HK"), en_US=_name(payload, "en_US")),
@@ -256,14 +339,14 @@ def _step(step: PlanStep) -> StepDocument:
         request_id=request_id if isinstance(request_id, str) else None,
         payload_hash=desired.payload_hash if desired is not None else None,
         recorded_payload_hash=recorded.payload_hash if recorded is not None else None,
-        generation=step.generation,
-        changes=tuple(_change(change) for change in step.changes),
-        send=step.send,
+        generation=parts.generation,
+        changes=tuple(_change(change) for change in parts.changes),
+        send=parts.send,
     )
 
 
-def _bare_step(step: PlanStep) -> StepDocument:
-    """A step that carries only its key and action (how renderers pass unchanged entries).
+def _bare_step(step: NoOp) -> StepDocument:
+    """An unchanged step with only its key and action (how people see unchanged entries).
 
     Built without re-validation: every field is a constant or already a checked string, and a
     plan of 10,000 unchanged entries would otherwise spend most of its rendering here.
@@ -284,18 +367,10 @@ def _bare_step(step: PlanStep) -> StepDocument:
         request_id=None,
         payload_hash=None,
         recorded_payload_hash=None,
-        generation=step.generation,
+        generation=0,
         changes=(),
         send=None,
     )
-
-
-def _subject(step: PlanStep) -> dict[str, JsonValue]:
-    """The payload the step is about (see the module docstring)."""
-    recorded, desired = step.recorded, step.desired
-    if recorded is not None and (step.action in _RECORDED_SUBJECT or desired is None):
-        return recorded.payload
-    return desired.payload if desired is not None else {}
 
 
 def _change(change: FieldChange) -> ChangeDocument:

@@ -16,10 +16,14 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, ValidationError
 
+from reconciler.domain.contract.identifiers import TemplateCode
 from reconciler.domain.payload import payload_digest
 from reconciler.errors import ConflictError
 
-STATE_FORMAT_VERSION: Final = 1
+# Version 2 adds each key's event log (who changed what, when and why). Version 1 files are
+# read as they are (with no events) and written back as version 2.
+STATE_FORMAT_VERSION: Final = 2
+READABLE_VERSIONS: Final = (1, 2)
 Status = Literal["created", "pending", "unknown", "retired"]
 # A record stays in an entry's history with why it left `current`.
 HistoryReason = Literal["replaced", "forgotten", "resolved-not-created", "rejected"]
@@ -40,7 +44,7 @@ class TemplateRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     status: Status
-    template_code: str | None = None
+    template_code: TemplateCode | None = None
     template_status: str | None = None
     request_id: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     payload_hash: Sha256
@@ -62,23 +66,54 @@ class TemplateRecord(BaseModel):
         return self.status != "retired" or self.template_code is not None
 
 
+EventOp = Literal[
+    "pending",
+    "created",
+    "rejected",
+    "unknown",
+    "retired",
+    "resolved",
+    "imported",
+    "forgotten",
+    "unlocked",
+]
+
+
+class EventNote(BaseModel):
+    """One change, as `ipass state history` shows it: what, when, by whom and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    op: EventOp
+    at: str
+    operator: str
+    reason: str | None = None
+    template_code: str | None = None
+    request_id: str | None = None
+    result_code: str | None = None
+    detail: str | None = None
+
+
 class StateEntry(BaseModel):
-    """A catalog key: its current template (if any) and every earlier one."""
+    """A catalog key: its current template (if any), every earlier one, and its event log."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     current: TemplateRecord | None = None
     history: tuple[TemplateRecord, ...] = ()
+    events: tuple[EventNote, ...] = ()
 
 
 class State(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    format_version: Literal[1] = STATE_FORMAT_VERSION
+    format_version: Literal[1, 2] = STATE_FORMAT_VERSION
     lineage: Annotated[str, StringConstraints(pattern=r"^[0-9a-f-]{36}$")]
     serial: int = Field(ge=0)
     environment: str
     entries: dict[str, StateEntry] = Field(default_factory=dict)
+    # Changes that belong to the environment rather than a key (a lock cleared by hand).
+    log: tuple[EventNote, ...] = ()
 
     def current(self, key: str) -> TemplateRecord | None:
         entry = self.entries.get(key)
@@ -97,16 +132,24 @@ class State(BaseModel):
         if retire_current is not None and old.current is not None:
             history = (*history, old.current.model_copy(update={"history_reason": retire_current}))
         entries = dict(self.entries)
-        entries[key] = StateEntry(current=record, history=history)
+        entries[key] = StateEntry(current=record, history=history, events=old.events)
         return self.model_copy(update={"entries": entries})
 
     def restored(self, key: str, previous: StateEntry | None) -> State:
-        """A copy with `key` put back exactly as it was (used when a create was rejected)."""
+        """A copy with `key`'s records put back as they were; its event log is kept."""
         entries = dict(self.entries)
-        if previous is None:
-            entries.pop(key, None)
-        else:
-            entries[key] = previous
+        events = entries[key].events if key in entries else ()
+        back = previous if previous is not None else StateEntry()
+        entries[key] = back.model_copy(update={"events": events})
+        return self.model_copy(update={"entries": entries})
+
+    def noted(self, key: str | None, note: EventNote) -> State:
+        """A copy with `note` appended to `key`'s event log (or the environment's)."""
+        if key is None:
+            return self.model_copy(update={"log": (*self.log, note)})
+        entries = dict(self.entries)
+        old = entries.get(key, StateEntry())
+        entries[key] = old.model_copy(update={"events": (*old.events, note)})
         return self.model_copy(update={"entries": entries})
 
 
@@ -117,6 +160,7 @@ def new_state(environment: str) -> State:
 def state_text(state: State) -> str:
     """Deterministic JSON: sorted keys, two-space indent, trailing newline."""
     data = state.model_dump(mode="json", exclude_none=True)
+    data["format_version"] = STATE_FORMAT_VERSION
     return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
 
 
@@ -128,11 +172,11 @@ def parse_state(text: str, *, where: str, environment: str) -> State:
         if marker in text:
             raise _refuse(where, "contains git conflict markers; resolve the merge by hand first")
     version = _VERSION.search(text)
-    if version is not None and int(version.group(1)) != STATE_FORMAT_VERSION:
+    if version is not None and int(version.group(1)) not in READABLE_VERSIONS:
         raise _refuse(
             where,
             f"has format_version {version.group(1)}; "
-            f"this ipass reads version {STATE_FORMAT_VERSION}",
+            f"this ipass reads versions {', '.join(map(str, READABLE_VERSIONS))}",
         )
     try:
         state = State.model_validate_json(text)

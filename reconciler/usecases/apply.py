@@ -1,47 +1,74 @@
 """`ipass apply`: publish what the plan creates, crash-safe, one writer at a time.
 
 For each create: journal `pending` (fsynced) -> signed createTemplate -> journal the outcome.
-`S` records the templateCode; `F` puts the key back as it was and stops; anything ambiguous is
-recorded as `unknown` and stops. The snapshot is rewritten atomically when the run ends; a run
+`Created` records the templateCode; `Rejected` puts the key back as it was and stops; `Unknown`
+is recorded as such and stops. The snapshot is rewritten atomically when the run ends; a run
 killed at any point is recovered from snapshot + journal by the next one.
+
+Apply receives its parts (`ApplyPorts`: state store, lock, client, clock, catalog, operator), so
+it runs the same against the real adapters and against in-memory fakes in unit tests.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypedDict
+from typing import Protocol, TypedDict, assert_never
 
-from reconciler.adapters.lock import EnvironmentLock
-from reconciler.adapters.statefile import StateStore, ensure_writable
+from reconciler.domain import outcomes
 from reconciler.domain.canonical import canonical_json
-from reconciler.domain.config import load_project
-from reconciler.domain.journal import (
+from reconciler.domain.events import (
     Created,
-    JournalEvent,
     Pending,
     Rejected,
     Retired,
+    StateEvent,
     Unknown,
     apply_event,
 )
-from reconciler.domain.plan import CHANGES, Action, Plan, PlanOptions, PlanStep
-from reconciler.domain.state import State, StateEntry, TemplateRecord, utc_now
+from reconciler.domain.plan import (
+    Action,
+    Blocked,
+    Create,
+    Desired,
+    Destination,
+    NoOp,
+    Plan,
+    PlanOptions,
+    PlanStep,
+    Replace,
+    Retire,
+    Retry,
+    compute_plan,
+    step_source,
+)
+from reconciler.domain.plan import Unknown as UnknownStep
+from reconciler.domain.state import State, StateEntry, TemplateRecord
 from reconciler.errors import Interrupted, InvalidInput, IpassError, OutcomeUnknown, VendorRejected
-from reconciler.usecases.connect import Paths, open_client, state_paths
-from reconciler.usecases.plan import PlanInputs, load_inputs, plan_from
-from reconciler.usecases.saved_plan import check_saved_plan, read_saved_plan
-
-if TYPE_CHECKING:
-    from reconciler.adapters.alipayhk.results import TemplateCreated
+from reconciler.usecases.saved_plan import SavedPlan, check_saved_plan
 
 
-class TemplateCreator(Protocol):
-    def create_template(self, body: bytes, *, request_id: str) -> TemplateCreated: ...
+class TemplateSender(Protocol):
+    """Sends one createTemplate and says what became of it."""
+
+    def send_create(self, body: bytes, *, request_id: str) -> outcomes.TemplateOutcome: ...
+
+
+class StateStorePort(Protocol):
+    """The snapshot and journal of one environment."""
+
+    @property
+    def path(self) -> Path: ...
+    def load_with_snapshot(self) -> tuple[State | None, State]: ...
+    def append(self, event: StateEvent, *, durable: bool) -> None: ...
+    def checkpoint(self, state: State, *, loaded: State | None) -> State: ...
+    def recover(self, state: State, *, loaded: State | None) -> None: ...
+    def close(self) -> None: ...
 
 
 class ApplyProgress(Protocol):
@@ -51,17 +78,32 @@ class ApplyProgress(Protocol):
     def done(self, step: PlanStep, outcome: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class ApplyPorts:
+    """Everything apply touches outside memory."""
+
+    store: StateStorePort
+    lock: Callable[[], AbstractContextManager[object]]
+    connect: Callable[[int], AbstractContextManager[TemplateSender]]
+    # The rendered catalog, given the state read under the lock (published entries may have a
+    # start date in the past). Raises on catalog problems.
+    load_desired: Callable[[State], Mapping[str, Desired]]
+    clock: Callable[[], str]
+    operator: str
+    destination: Destination
+    ensure_writable: Callable[[], None] = lambda: None
+
+
 DEFAULT_PARALLELISM = 1
 
 
 @dataclass(frozen=True)
 class ApplyRequest:
-    project_dir: Path
-    environment: str | None
     options: PlanOptions = field(default_factory=PlanOptions)
-    plan_file: Path | None = None
+    saved: SavedPlan | None = None
     # Creates in flight at once; each is journaled before it is sent, whatever this is.
     parallelism: int = DEFAULT_PARALLELISM
+    reason: str | None = None
 
 
 @dataclass
@@ -78,72 +120,78 @@ ShouldStop = Callable[[], bool]
 
 def apply(
     request: ApplyRequest,
+    ports: ApplyPorts,
     *,
     confirm: Confirm,
     progress: ApplyProgress,
     should_stop: ShouldStop,
 ) -> ApplyReport:
     """Lock, plan, check, confirm, execute; raises the error that decides the exit code."""
-    saved = read_saved_plan(request.plan_file) if request.plan_file is not None else None
-    options = saved.options if saved is not None else request.options
-    environment, paths = _locate(request)
-    ensure_writable(paths.state_file.parent)  # before any API call: every create must be recorded
-    with EnvironmentLock(paths.locks, environment, "apply"):
-        inputs = load_inputs(request.project_dir, environment)  # read under the lock
-        plan = plan_from(inputs, options)
-        if saved is not None:
-            check_saved_plan(saved, plan, inputs.desired)
-        _refuse_blocked(plan)
-        report = ApplyReport(plan, state_file=inputs.paths.state_file)
+    if request.parallelism < 1:
+        raise InvalidInput(f"--parallelism must be at least 1, not {request.parallelism}")
+    options = request.saved.options if request.saved is not None else request.options
+    ports.ensure_writable()  # before any API call: every create must be recorded
+    with ports.lock():
+        snapshot, state = ports.store.load_with_snapshot()  # read under the lock
+        desired = ports.load_desired(state)
+        lineage = snapshot.lineage if snapshot is not None else None
+        plan = compute_plan(
+            desired,
+            state,
+            snapshot_lineage=lineage,
+            destination=ports.destination,
+            options=options,
+        )
+        if request.saved is not None:
+            check_saved_plan(request.saved, plan, desired)
+        refuse_blocked(plan, ports.destination.env_args)
+        report = ApplyReport(plan, state_file=ports.store.path)
         if not plan.has_changes:
             # A run killed while writing the snapshot left its outcomes only in the journal.
-            inputs.store.recover(inputs.state, loaded=inputs.snapshot)
+            ports.store.recover(state, loaded=snapshot)
             return report
         if not confirm(plan):
             raise InvalidInput("apply cancelled; nothing was changed")
-        engine = _Engine(inputs, progress, should_stop, report, request.parallelism)
-        with open_client(inputs.project, inputs.env, workers=request.parallelism) as client:
+        engine = _Engine(
+            ports=ports,
+            snapshot=snapshot,
+            state=state,
+            progress=progress,
+            should_stop=should_stop,
+            report=report,
+            request=request,
+        )
+        with ports.connect(request.parallelism) as client:
             engine.run(plan, client)
         return report
 
 
-def _locate(request: ApplyRequest) -> tuple[str, Paths]:
-    project = load_project(request.project_dir)
-    name, env = project.environment(request.environment)
-    return name, state_paths(project, name, env)
-
-
-def _refuse_blocked(plan: Plan) -> None:
+def refuse_blocked(plan: Plan, env_args: str = "") -> None:
+    """Apply runs all of a plan or none of it: blocked and unknown entries stop it first."""
     blocked = plan.of(Action.BLOCKED)
     if blocked:
         keys = ", ".join(step.key for step in blocked)
         raise InvalidInput(
             f"the plan has {len(blocked)} blocked entr{'y' if len(blocked) == 1 else 'ies'} "
             f"({keys}): published templates cannot be changed, so nothing was applied",
-            hint="publish the edit under a new key, or `ipass apply --replace KEY` to create a "
-            "new template and keep the old one in history; or leave them out with --exclude",
+            hint="publish the edit under a new key, or `ipass apply --replace KEY "
+            f'--reason "..."{env_args}` to create a new template and keep the old one in '
+            "history; or leave them out with --exclude",
         )
     unknown = plan.of(Action.UNKNOWN)
     if unknown:
         keys = ", ".join(step.key for step in unknown)
         raise OutcomeUnknown(
             f"earlier creates have an unknown outcome ({keys}); nothing was applied",
-            hint="check at AlipayHK, then `ipass state resolve KEY --template-code CODE` or "
-            "`--not-created`; or `ipass apply --retry-unknown` (same requestId: safe where "
-            "AlipayHK deduplicates requestId, as the sandbox does); or --exclude them",
+            hint=f"check at AlipayHK, then `ipass state resolve KEY{env_args} --template-code "
+            "CODE` or `--not-created`; or `ipass apply --retry-unknown"
+            f"{env_args}` (same requestId: safe where AlipayHK deduplicates requestId, as the "
+            "sandbox does); or --exclude them",
         )
 
 
-class _EventBase(TypedDict):
-    """Every journal event names the snapshot it builds on and its key."""
-
-    lineage: str
-    base_serial: int
-    key: str
-
-
 class _Engine:
-    """Executes the steps that change something, journaling each one.
+    """Executes the steps that change something, recording each as events.
 
     Up to `parallelism` creates are in flight at once. Journal and state are updated under one
     lock, so each `pending` is on disk before its request leaves. After a rejection, an unknown
@@ -153,127 +201,154 @@ class _Engine:
 
     def __init__(
         self,
-        inputs: PlanInputs,
+        *,
+        ports: ApplyPorts,
+        snapshot: State | None,
+        state: State,
         progress: ApplyProgress,
         should_stop: ShouldStop,
         report: ApplyReport,
-        parallelism: int,
+        request: ApplyRequest,
     ) -> None:
-        if parallelism < 1:
-            raise InvalidInput(f"--parallelism must be at least 1, not {parallelism}")
-        self.store: StateStore = inputs.store
-        self.snapshot = inputs.snapshot
-        self.state: State = inputs.state
+        self.ports = ports
+        self.store = ports.store
+        self.snapshot = snapshot
+        self.state = state
         self.progress = progress
         self.should_stop = should_stop
         self.report = report
-        self.parallelism = parallelism
+        self.parallelism = request.parallelism
+        self.reason = request.reason
         self.dirty = False
         self._lock = threading.Lock()
         self._halt = threading.Event()
         self._failures: list[tuple[int, IpassError]] = []
 
-    def run(self, plan: Plan, client: TemplateCreator) -> None:
-        steps = [step for step in plan.steps if step.action in CHANGES]
-        self.progress.begin(plan, len(steps))
+    def run(self, plan: Plan, client: TemplateSender) -> None:
+        changes = [step for step in plan.steps if step.action in _CHANGING]
+        self.progress.begin(plan, len(changes))
+        sends: list[Create | Replace | Retry] = []
         try:
-            for step in steps:
-                if step.action is Action.RETIRE:  # local bookkeeping: no request involved
-                    self._record(Retired(**self._base(step.key)), durable=True)
-                    self.report.retired.append(step.key)
-                    self.progress.done(step, "retired")
-            creates = [step for step in steps if step.action is not Action.RETIRE]
+            for step in changes:
+                match step:
+                    case Retire():  # local bookkeeping: no request involved
+                        self._record(Retired(**self._base(step.key)), durable=True)
+                        self.report.retired.append(step.key)
+                        self._done(step, "retired")
+                    case Create() | Replace() | Retry():
+                        sends.append(step)
+                    case NoOp() | Blocked() | UnknownStep():  # filtered out above
+                        raise ValueError(f"{step.key}: {step.action} is not a change")
+                    case _:
+                        assert_never(step)
             with ThreadPoolExecutor(self.parallelism, thread_name_prefix="ipass-apply") as pool:
-                for _ in pool.map(self._attempt, range(len(creates)), creates, repeat(client)):
+                for _ in pool.map(self._attempt, range(len(sends)), sends, repeat(client)):
                     pass
         finally:
             self.close()
         if self._failures:
             raise min(self._failures, key=lambda failure: failure[0])[1]
-        if self.should_stop() and len(self.report.created) < len(creates):
+        if self.should_stop() and len(self.report.created) < len(sends):
             raise Interrupted(
                 "interrupted: the requests in flight were finished and recorded; "
                 "the rest of the plan was not applied",
-                hint="run `ipass apply` again to continue",
+                hint=f"run `ipass apply{self.ports.destination.env_args}` again to continue",
             )
 
-    def _attempt(self, index: int, step: PlanStep, client: TemplateCreator) -> None:
+    def _attempt(self, index: int, step: Create | Replace | Retry, client: TemplateSender) -> None:
         if self._halt.is_set() or self.should_stop():
             return
         try:
-            self._create(step, client)
+            self._send(step, client)
         except (OutcomeUnknown, VendorRejected) as error:
             with self._lock:
                 self._failures.append((index, error))
             self._halt.set()
 
     def _base(self, key: str) -> _EventBase:
-        return {"lineage": self.state.lineage, "base_serial": self.state.serial, "key": key}
+        return _EventBase(
+            lineage=self.state.lineage,
+            base_serial=self.state.serial,
+            key=key,
+            at=self.ports.clock(),
+            operator=self.ports.operator,
+            reason=self.reason,
+        )
 
-    def _record(self, event: JournalEvent, *, durable: bool) -> None:
+    def _record(self, event: StateEvent, *, durable: bool) -> None:
         with self._lock:
             self.store.append(event, durable=durable)
             self.state = apply_event(self.state, event)
             self.dirty = True
 
-    def _create(self, step: PlanStep, client: TemplateCreator) -> None:
-        if step.send is None:  # the plan gives every create, replace and retry a body
-            raise ValueError(f"plan step {step.key!r} ({step.action}) has nothing to send")
+    def _send(self, step: Create | Replace | Retry, client: TemplateSender) -> None:
         request_id = str(step.send["requestId"])
         with self._lock:
             previous = self.state.entries.get(step.key)
-        now = utc_now()
+        base = self._base(step.key)
         record = TemplateRecord(
             status="pending",
             request_id=request_id,
-            payload_hash=step.desired.payload_hash
-            if step.desired and step.action is not Action.RETRY
-            else (step.recorded.payload_hash if step.recorded else ""),
+            payload_hash=_sent_hash(step),
             payload=step.send,
             generation=step.generation,
-            source=step.source,
-            recorded_at=now,
-            updated_at=now,
+            source=step_source(step),
+            recorded_at=base["at"],
+            updated_at=base["at"],
         )
-        pending = Pending(
-            **self._base(step.key), record=record, replacing=step.action is Action.REPLACE
-        )
+        pending = Pending(**base, record=record, replacing=isinstance(step, Replace))
         self._record(pending, durable=True)  # invariant 1: on disk before the request leaves
-        try:
-            created = client.create_template(canonical_json(step.send), request_id=request_id)
-        except OutcomeUnknown as error:
-            self._record(Unknown(**self._base(step.key), reason=error.message), durable=True)
-            self._done(step, "unknown")
-            raise OutcomeUnknown(
-                f"{step.source}: {step.key}: {error.message}",
-                hint=f"`ipass apply --retry-unknown --target {step.key}` re-sends requestId "
-                f"{request_id}; or check at AlipayHK and `ipass state resolve {step.key}`",
-            ) from error
-        except VendorRejected as error:
-            code = getattr(error, "code", None) or "NOT_SENT"
-            restore = _restore_after_rejection(step, previous)
-            self._record(
-                Rejected(
-                    **self._base(step.key), code=str(code), message=error.message, previous=restore
-                ),
-                durable=True,
-            )
-            self._done(step, f"rejected [{code}]")
-            raise VendorRejected(
-                f"{step.source}: {step.key}: createTemplate rejected: {error.message}",
-                hint=error.hint or "fix the entry (`ipass validate` checks it), then apply again",
-            ) from error
-        self._record(
-            Created(
-                **self._base(step.key),
-                template_code=created.template_code,
-                template_status=created.status,
-            ),
-            durable=False,  # a lost outcome line leaves `pending`: unknown, never a duplicate
+        outcome = client.send_create(canonical_json(step.send), request_id=request_id)
+        match outcome:
+            case outcomes.Created():
+                self._created(step, outcome)
+            case outcomes.Rejected():
+                self._rejected(step, outcome, previous)
+            case outcomes.Unknown():
+                self._unknown(step, outcome, request_id)
+            case _:
+                assert_never(outcome)
+
+    def _created(self, step: PlanStep, outcome: outcomes.Created) -> None:
+        event = Created(
+            **self._base(step.key),
+            template_code=outcome.template_code,
+            template_status=outcome.template_status,
         )
+        # A lost outcome line leaves `pending`: unknown, never a duplicate.
+        self._record(event, durable=False)
         with self._lock:
-            self.report.created.append((step.key, created.template_code))
-        self._done(step, f"created {created.template_code}")
+            self.report.created.append((step.key, outcome.template_code))
+        self._done(step, f"created {outcome.template_code}")
+
+    def _rejected(
+        self,
+        step: Create | Replace | Retry,
+        outcome: outcomes.Rejected,
+        previous: StateEntry | None,
+    ) -> None:
+        restore = _restore_after_rejection(step, previous)
+        event = Rejected(
+            **self._base(step.key), code=outcome.code, message=outcome.message, previous=restore
+        )
+        self._record(event, durable=True)
+        self._done(step, f"rejected [{outcome.code}]")
+        what = "createTemplate rejected" if outcome.sent else "createTemplate not sent"
+        raise VendorRejected(
+            f"{step_source(step)}: {step.key}: {what}: {outcome.code}: {outcome.message}",
+            hint=outcome.hint or "fix the entry (`ipass validate` checks it), then apply again",
+        )
+
+    def _unknown(self, step: PlanStep, outcome: outcomes.Unknown, request_id: str) -> None:
+        self._record(Unknown(**self._base(step.key), detail=outcome.reason), durable=True)
+        self._done(step, "unknown")
+        env = self.ports.destination.env_args
+        raise OutcomeUnknown(
+            f"{step_source(step)}: {step.key}: {outcome.reason}",
+            hint=f"`ipass apply --retry-unknown --target {step.key}{env}` re-sends requestId "
+            f"{request_id}; or check at AlipayHK and `ipass state resolve {step.key}{env} "
+            "--template-code CODE` (or `--not-created`)",
+        )
 
     def _done(self, step: PlanStep, outcome: str) -> None:
         with self._lock:
@@ -287,9 +362,36 @@ class _Engine:
         self.store.close()
 
 
-def _restore_after_rejection(step: PlanStep, previous: StateEntry | None) -> StateEntry | None:
+_CHANGING = frozenset({Action.CREATE, Action.REPLACE, Action.RETRY, Action.RETIRE})
+
+
+class _EventBase(TypedDict):
+    """The fields every event of this run shares."""
+
+    lineage: str
+    base_serial: int
+    key: str
+    at: str
+    operator: str
+    reason: str | None
+
+
+def _sent_hash(step: Create | Replace | Retry) -> str:
+    """The hash of what is sent: a retry re-sends the recorded body."""
+    match step:
+        case Retry():
+            return step.recorded.payload_hash
+        case Create() | Replace():
+            return step.desired.payload_hash
+        case _:
+            assert_never(step)
+
+
+def _restore_after_rejection(
+    step: Create | Replace | Retry, previous: StateEntry | None
+) -> StateEntry | None:
     """A rejected retry proves the earlier request created nothing: keep it only in history."""
-    if step.action is not Action.RETRY or previous is None or previous.current is None:
+    if not isinstance(step, Retry) or previous is None or previous.current is None:
         return previous
     failed = previous.current.model_copy(update={"history_reason": "rejected"})
     return StateEntry(current=None, history=(*previous.history, failed))

@@ -11,7 +11,7 @@ from pathlib import Path
 from reconciler.domain import catalog as cat
 from reconciler.domain import catalog_files
 from reconciler.domain.canonical import canonical_json
-from reconciler.domain.config import Project, load_project
+from reconciler.domain.config import Target
 from reconciler.domain.problems import Problem
 from reconciler.domain.templating import Renderer
 from reconciler.domain.yamlsafe import YamlError
@@ -26,17 +26,14 @@ MAX_WORKERS = 4
 class CatalogResult:
     """The catalog for one environment: its valid entries and every problem found."""
 
-    project: Project
-    environment: str
-    merchant_id: str
+    target: Target
     files: int
     entries: tuple[cat.CatalogEntry, ...]
     problems: tuple[Problem, ...]
 
 
 def load_catalog(
-    project_dir: Path,
-    environment: str | None,
+    target: Target,
     *,
     now_ms: int | None = None,
     published: frozenset[str] = frozenset(),
@@ -48,9 +45,7 @@ def load_catalog(
     `workers` > 1 spreads the files over that many processes (default: the usable cores, for
     catalogs large enough to repay starting them).
     """
-    project = load_project(project_dir)
-    env_name, env = project.environment(environment)
-    root, catalog_dir = project.root, project.catalog_dir
+    root, catalog_dir, env_name = target.root, target.catalog_dir, target.name
     if not catalog_dir.is_dir():
         raise InvalidInput(
             f"no catalog folder at {catalog_files.display(catalog_dir, root)!r}",
@@ -60,7 +55,7 @@ def load_catalog(
     try:
         shared = cat.SharedInputs(
             environment=env_name,
-            merchant_id=env.merchant_id,
+            merchant_id=target.merchant_id,
             variables=catalog_files.load_variables(catalog_dir, root, env_name),
             defaults=catalog_files.load_mapping(catalog_dir / "defaults.yaml", root),
             now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
@@ -68,9 +63,7 @@ def load_catalog(
         )
     except YamlError as error:
         # Without its variables or defaults no entry can be rendered: report this alone.
-        return CatalogResult(
-            project, env_name, env.merchant_id, len(files), (), (*problems, cat.yaml_problem(error))
-        )
+        return CatalogResult(target, len(files), (), (*problems, cat.yaml_problem(error)))
     macros = catalog_files.load_macros(catalog_dir, root)
     Renderer(macros)  # macro files are checked here, once, before any work is shared out
     named = [(path, catalog_files.display(path, root)) for path in files]
@@ -82,9 +75,7 @@ def load_catalog(
     problems += loaded.problems
     problems += cat.iter_duplicate_keys(loaded.keys)
     entries = sorted(loaded.entries, key=lambda e: e.key)
-    return CatalogResult(
-        project, env_name, env.merchant_id, len(files), tuple(entries), tuple(sorted(set(problems)))
-    )
+    return CatalogResult(target, len(files), tuple(entries), tuple(sorted(set(problems))))
 
 
 def _load_all(
@@ -122,14 +113,11 @@ def _default_workers(files: int) -> int:
     return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
 
 
-def published_keys(project_dir: Path, environment: str | None) -> frozenset[str]:
+def published_keys(target: Target) -> frozenset[str]:
     """Entries already live for this environment: their start date may lie in the past."""
     from reconciler.adapters.statekeys import recorded_keys
-    from reconciler.usecases.connect import state_paths
 
-    project = load_project(project_dir)
-    name, env = project.environment(environment)
-    return recorded_keys(state_paths(project, name, env).state_file)
+    return recorded_keys(target.state_file)
 
 
 def bodies_json(bodies: dict[str, object], *, pretty: bool) -> str:

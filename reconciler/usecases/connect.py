@@ -1,4 +1,4 @@
-"""Where an environment's state lives, and a signed client to its AlipayHK endpoint."""
+"""A signed client to an environment's AlipayHK endpoint (the embedded sandbox runs while open)."""
 
 from __future__ import annotations
 
@@ -8,27 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.domain.config import EnvironmentConfig, Project
+from reconciler.domain.config import Target
 from reconciler.errors import CredentialsError
 
 if TYPE_CHECKING:  # the HTTP stack is imported only by commands that call the API
     from reconciler.adapters.alipayhk.client import AlipayClient
     from reconciler.adapters.alipayhk.keys import KeySource
-
-
-@dataclass(frozen=True)
-class Paths:
-    state_file: Path
-    locks: Path
-
-
-def state_paths(project: Project, env_name: str, env: EnvironmentConfig) -> Paths:
-    """The embedded sandbox keeps its state beside its data under .ipass/ (a fresh clone starts
-    with a fresh sandbox); every other environment's state is committed under state/."""
-    locks = project.work_dir / "locks"
-    if env.embedded:
-        return Paths(project.work_dir / "sandbox" / "state" / f"{env_name}.json", locks)
-    return Paths(project.state_dir / f"{env_name}.json", locks)
 
 
 @dataclass(frozen=True)
@@ -41,14 +26,13 @@ class _Endpoint:
 
 
 @contextmanager
-def open_client(
-    project: Project, env: EnvironmentConfig, *, workers: int = 1
-) -> Iterator[AlipayClient]:
+def open_client(target: Target, *, workers: int = 1) -> Iterator[AlipayClient]:
     """A ready client; for the embedded environment, the sandbox runs while it is open."""
     from reconciler.adapters.alipayhk.client import AlipayClient, ClientConfig
     from reconciler.usecases.keys import load_signing_credentials
 
-    with _endpoint(project, env) as endpoint:
+    env = target.settings
+    with _endpoint(target) as endpoint:
         credentials = load_signing_credentials(
             private_key=endpoint.private_key,
             platform_public_key=endpoint.platform_public_key,
@@ -68,27 +52,30 @@ def open_client(
 
 
 @contextmanager
-def _endpoint(project: Project, env: EnvironmentConfig) -> Iterator[_Endpoint]:
+def _endpoint(target: Target) -> Iterator[_Endpoint]:
     """Where to send and with which keys: the embedded sandbox's own, or the configured ones."""
     from reconciler.adapters.alipayhk.keys import KeySource
 
-    if not env.embedded:
+    env = target.settings
+    if not target.embedded:
+        if env.endpoint is None:  # load_project refuses this; kept for a Target built by hand
+            raise CredentialsError(f"environment {target.name!r} has no endpoint")
         yield _Endpoint(
             env.endpoint,
-            env.client_id,
+            target.client_id,
             env.key_version,
-            _source(env.private_key_file, env.private_key_env, "private_key", project),
+            _source(env.private_key_file, env.private_key_env, "private_key", target.root),
             _source(
                 env.platform_public_key_file,
                 env.platform_public_key_env,
                 "platform_public_key",
-                project,
+                target.root,
             ),
         )
         return
     from reconciler.adapters.sandbox.embedded import start_embedded
 
-    with start_embedded(project.work_dir / "sandbox") as sandbox:
+    with start_embedded(target.work_dir / "sandbox") as sandbox:
         yield _Endpoint(
             sandbox.base_url,
             sandbox.client_id,
@@ -98,12 +85,12 @@ def _endpoint(project: Project, env: EnvironmentConfig) -> Iterator[_Endpoint]:
         )
 
 
-def _source(file: str | None, variable: str | None, name: str, project: Project) -> KeySource:
+def _source(file: str | None, variable: str | None, name: str, root: Path) -> KeySource:
     from reconciler.adapters.alipayhk.keys import KeySource
 
     if file is not None:
         path = Path(file)
-        return KeySource.file(path if path.is_absolute() else project.root / path)
+        return KeySource.file(path if path.is_absolute() else root / path)
     if variable is not None:
         return KeySource.env(variable)
     raise CredentialsError(

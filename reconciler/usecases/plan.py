@@ -5,27 +5,29 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from reconciler.adapters.statefile import StateStore
-from reconciler.domain.config import EnvironmentConfig, Project
+from reconciler.domain.config import Target
 from reconciler.domain.payload import with_request_id
-from reconciler.domain.plan import Desired, Plan, PlanOptions, compute_plan, generation_for
+from reconciler.domain.plan import (
+    Desired,
+    Destination,
+    Plan,
+    PlanOptions,
+    compute_plan,
+    generation_for,
+)
 from reconciler.domain.problems import ProblemsFound
 from reconciler.domain.state import State
 from reconciler.errors import InvalidInput
 from reconciler.usecases.catalog import CatalogResult, load_catalog
-from reconciler.usecases.connect import Paths, state_paths
 
 
 @dataclass(frozen=True)
 class PlanInputs:
     """Everything a plan is computed from, loaded once."""
 
-    project: Project
-    environment: str
-    env: EnvironmentConfig
-    paths: Paths
+    target: Target
     store: StateStore
     snapshot: State | None
     state: State
@@ -33,17 +35,20 @@ class PlanInputs:
     desired: dict[str, Desired]
 
 
-def load_inputs(project_dir: Path, environment: str | None) -> PlanInputs:
-    """Read the state (snapshot + journal) and the catalog; raise on any catalog problem."""
-    from reconciler.domain.config import load_project
+def destination_of(target: Target) -> Destination:
+    return Destination(
+        endpoint=target.endpoint_host, merchant_id=target.merchant_id, env_args=target.env_args
+    )
 
-    project = load_project(project_dir)
-    env_name, env = project.environment(environment)
-    paths = state_paths(project, env_name, env)
-    store = StateStore(paths.state_file, env_name)
-    snapshot, state = store.load_with_snapshot()
+
+def state_store(target: Target) -> StateStore:
+    return StateStore(target.state_file, target.name)
+
+
+def load_desired(target: Target, state: State) -> tuple[CatalogResult, dict[str, Desired]]:
+    """The rendered catalog; raises with every problem when any entry is invalid."""
     published = frozenset(k for k, e in state.entries.items() if e.current is not None)
-    catalog = load_catalog(project_dir, env_name, published=published)
+    catalog = load_catalog(target, published=published)
     if catalog.problems:
         raise ProblemsFound(catalog.problems)
     desired = {
@@ -55,27 +60,39 @@ def load_inputs(project_dir: Path, environment: str | None) -> PlanInputs:
         )
         for entry in catalog.entries
     }
-    return PlanInputs(project, env_name, env, paths, store, snapshot, state, catalog, desired)
+    return catalog, desired
+
+
+def load_inputs(target: Target) -> PlanInputs:
+    """Read the state (snapshot + journal) and the catalog; raise on any catalog problem."""
+    store = state_store(target)
+    snapshot, state = store.load_with_snapshot()
+    catalog, desired = load_desired(target, state)
+    return PlanInputs(target, store, snapshot, state, catalog, desired)
 
 
 def plan_from(inputs: PlanInputs, options: PlanOptions) -> Plan:
     lineage = inputs.snapshot.lineage if inputs.snapshot is not None else None
-    return compute_plan(inputs.desired, inputs.state, snapshot_lineage=lineage, options=options)
+    return compute_plan(
+        inputs.desired,
+        inputs.state,
+        snapshot_lineage=lineage,
+        destination=destination_of(inputs.target),
+        options=options,
+    )
 
 
-def make_plan(project_dir: Path, environment: str | None, options: PlanOptions) -> Plan:
-    return plan_from(load_inputs(project_dir, environment), options)
+def make_plan(target: Target, options: PlanOptions) -> Plan:
+    return plan_from(load_inputs(target), options)
 
 
-def render_bodies(
-    project_dir: Path, environment: str | None, keys: Sequence[str]
-) -> dict[str, object]:
+def render_bodies(target: Target, keys: Sequence[str]) -> dict[str, object]:
     """The exact createTemplate bodies apply would send, keyed by catalog key.
 
     The requestId depends on the key's history (a replaced or forgotten key publishes a new
     generation), so the state is read to print what apply really sends.
     """
-    inputs = load_inputs(project_dir, environment)
+    inputs = load_inputs(target)
     unknown = [key for key in keys if key not in inputs.desired]
     if unknown:
         guesses = difflib.get_close_matches(unknown[0], list(inputs.desired), n=1)

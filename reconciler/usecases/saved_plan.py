@@ -39,12 +39,29 @@ def read_saved_plan(path: Path) -> SavedPlan:
     return SavedPlan(read_plan_document(text, where=str(path)), str(path))
 
 
+def saved_environment(saved: SavedPlan, requested: str | None) -> str:
+    """A saved plan applies to the environment it was made for; `--env` may only agree."""
+    recorded = saved.document.binding.environment
+    if requested is not None and requested != recorded:
+        raise InvalidInput(
+            f"saved plan {saved.where} was made for environment {recorded!r}, not {requested!r}",
+            hint=f"drop --env (the plan applies to {recorded!r}), or make a plan for "
+            f"{requested!r} with `ipass plan --env {requested} --out FILE`",
+        )
+    return recorded
+
+
 def check_saved_plan(saved: SavedPlan, plan: Plan, desired: Mapping[str, Desired]) -> None:
     """Refuse a stale plan and say what moved: environment, lineage, serial, rendered entries."""
     then, now = saved.document.binding, plan.binding
     moved = []
     if then.environment != now.environment:
         moved.append(f"it is for environment {then.environment!r}, not {now.environment!r}")
+    if then.endpoint != now.endpoint or then.merchant_id != now.merchant_id:
+        moved.append(
+            f"it publishes to {then.endpoint} for merchant {then.merchant_id}, but the "
+            f"environment now says {now.endpoint} for merchant {now.merchant_id}"
+        )
     if then.lineage != now.lineage:
         moved.append(
             f"state lineage was {then.lineage or 'none (no state yet)'}, "
@@ -57,7 +74,8 @@ def check_saved_plan(saved: SavedPlan, plan: Plan, desired: Mapping[str, Desired
     if moved:
         raise ConflictError(
             f"saved plan {saved.where} is stale: " + "; ".join(moved),
-            hint="run `ipass plan --out FILE` again, review it, and apply the new file",
+            hint=f"run `ipass plan --env {then.environment} --out FILE` again, "
+            "review it, and apply the new file",
         )
 
 

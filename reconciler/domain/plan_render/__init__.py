@@ -6,9 +6,7 @@ form, and a saved plan file renders exactly like the plan it was saved from.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from reconciler.domain.plan import Action, Plan, PlanStep
+from reconciler.domain.plan import Plan
 from reconciler.domain.plan_document import PlanDocument, plan_document
 from reconciler.domain.plan_render.markdown import DEFAULT_LIMIT, document_markdown
 from reconciler.domain.plan_render.text import document_text
@@ -34,8 +32,4 @@ def _document(plan: Plan | PlanDocument) -> PlanDocument:
     if isinstance(plan, PlanDocument):
         return plan
     # People see unchanged entries only as a list of keys: skip their details (most of a plan).
-    slim = tuple(
-        PlanStep(step.key, step.action, step.reason) if step.action is Action.NOOP else step
-        for step in plan.steps
-    )
-    return plan_document(replace(plan, steps=slim))
+    return plan_document(plan, slim=True)

@@ -99,6 +99,12 @@ def summary_line(document: PlanDocument) -> str:
     return f"Plan for {where}: {', '.join(parts) if parts else 'no entries in scope'}."
 
 
+def destination_line(document: PlanDocument) -> str:
+    """Where apply would publish, so a plan for the wrong merchant is seen before it runs."""
+    binding = document.binding
+    return f"Publishes to {binding.endpoint} for merchant {binding.merchant_id}."
+
+
 def options_line(document: PlanDocument) -> str | None:
     """The plan's options as command-line flags, or None when there are none."""
     options = document.options

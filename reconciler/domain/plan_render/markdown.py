@@ -21,6 +21,7 @@ from reconciler.domain.plan_render.facts import (
     attention,
     change_sides,
     changes_title,
+    destination_line,
     facts,
     one_line,
     options_line,
@@ -89,7 +90,7 @@ def _head(document: PlanDocument) -> str:
     scope = f"Options: {code(options)}\n\n" if options is not None else ""
     return (
         "### ipass plan\n\n"
-        f"**{md(summary_line(document))}**\n\n{scope}"
+        f"**{md(summary_line(document))}**\n\n{md(destination_line(document))}\n\n{scope}"
         f"| Action | Entries |\n|---|---:|\n{rows}\n"
     )
 

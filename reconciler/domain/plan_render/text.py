@@ -15,6 +15,7 @@ from reconciler.domain.plan_render.facts import (
     attention,
     change_sides,
     changes_title,
+    destination_line,
     facts,
     inline,
     options_line,
@@ -43,7 +44,7 @@ _INDENT: Final = "  "
 
 
 def document_text(document: PlanDocument, *, color: bool = False) -> str:
-    lines = [inline(summary_line(document))]
+    lines = [inline(summary_line(document)), inline(destination_line(document))]
     options = options_line(document)
     if options is not None:
         lines.append(f"Options: {inline(options)}")

@@ -1,0 +1,61 @@
+"""The real parts apply and the state commands work with: files, lock, client, clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from reconciler.adapters.lock import EnvironmentLock
+from reconciler.adapters.statefile import ensure_writable
+from reconciler.domain.config import Target
+from reconciler.domain.outcomes import TemplateOutcome
+from reconciler.domain.plan import Desired
+from reconciler.domain.state import State, utc_now
+from reconciler.usecases.apply import ApplyPorts, TemplateSender
+from reconciler.usecases.connect import open_client
+from reconciler.usecases.plan import destination_of, load_desired, state_store
+
+if TYPE_CHECKING:
+    from reconciler.adapters.alipayhk.client import AlipayClient
+
+
+@dataclass(frozen=True)
+class _Sender:
+    client: AlipayClient
+
+    def send_create(self, body: bytes, *, request_id: str) -> TemplateOutcome:
+        from reconciler.adapters.alipayhk.outcomes import create_template_outcome
+
+        return create_template_outcome(self.client, body, request_id=request_id)
+
+
+def lock_for(target: Target, operation: str) -> EnvironmentLock:
+    return EnvironmentLock(target.locks_dir, target.name, operation)
+
+
+def apply_ports(target: Target, operator: str) -> ApplyPorts:
+    """Apply against the environment's real state file, lock and AlipayHK endpoint."""
+
+    @contextmanager
+    def connect(workers: int) -> Iterator[TemplateSender]:
+        with open_client(target, workers=workers) as client:
+            yield _Sender(client)
+
+    def desired(state: State) -> Mapping[str, Desired]:
+        return load_desired(target, state)[1]
+
+    def lock() -> AbstractContextManager[object]:
+        return lock_for(target, "apply")
+
+    return ApplyPorts(
+        store=state_store(target),
+        lock=lock,
+        connect=connect,
+        load_desired=desired,
+        clock=utc_now,
+        operator=operator,
+        destination=destination_of(target),
+        ensure_writable=lambda: ensure_writable(target.state_file.parent),
+    )

@@ -17,7 +17,7 @@ from typing import IO
 from pydantic import ValidationError
 
 from reconciler.adapters.files import fsync_dir, remove_stale_temp_files, write_atomic
-from reconciler.adapters.statekeys import journal_path_for, recorded_keys
+from reconciler.adapters.statekeys import journal_path_for
 from reconciler.domain.events import EventLine, StateEvent, replay
 from reconciler.domain.state import State, new_state, parse_state, state_text
 from reconciler.errors import ConflictError, InvalidInput
@@ -68,9 +68,6 @@ class StateStore:
                 update={"lineage": first.lineage, "serial": first.base_serial}
             )
         return replay(snapshot, events)
-
-    def recorded_keys(self) -> frozenset[str]:
-        return recorded_keys(self.path)
 
     def read_journal(self) -> list[StateEvent]:
         """Every complete journal line; a torn last line (a crash mid-write) is ignored."""

@@ -114,10 +114,15 @@ def _default_workers(files: int) -> int:
 
 
 def published_keys(target: Target) -> frozenset[str]:
-    """Entries already live for this environment: their start date may lie in the past."""
-    from reconciler.adapters.statekeys import recorded_keys
+    """Entries already live for this environment: their start date may lie in the past.
 
-    return recorded_keys(target.state_file)
+    Read with the one checked state reader (snapshot + journal) that plan and apply use, so
+    validate never trusts a state file that plan would refuse.
+    """
+    from reconciler.adapters.statefile import StateStore
+
+    state = StateStore(target.state_file, target.name).load()
+    return frozenset(key for key, entry in state.entries.items() if entry.current is not None)
 
 
 def bodies_json(bodies: dict[str, object], *, pretty: bool) -> str:

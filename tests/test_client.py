@@ -158,6 +158,26 @@ def test_create_pass_reads_result_info_and_keeps_non_ascii_bytes(
     verify_request(request, CREATE_PASS_PATH)
 
 
+def test_fields_added_later_are_tolerated_and_odd_ones_count_as_absent(
+    fake: FakeAlipay, client_for: Callable[..., AlipayClient]
+) -> None:
+    body = ok(templateCode="T-1", status=["valid"], extendInfo={"later": True})
+    body = body.replace(b'"resultMessage":"success"', b'"resultMessage":"success","x":1')
+    fake.handler = lambda _: Reply(body=body)
+    created = client_for(fake.url).create_template(TEMPLATE_BODY, request_id="r-1")
+    assert (created.template_code, created.status) == ("T-1", None)
+
+
+def test_null_result_falls_back_to_result_info(
+    fake: FakeAlipay, client_for: Callable[..., AlipayClient]
+) -> None:
+    info = {"resultCode": "SUCCESS", "resultStatus": "S"}
+    fake.handler = lambda _: Reply(
+        body=json.dumps({"result": None, "resultInfo": info, "passId": "P-1"}).encode()
+    )
+    assert client_for(fake.url).create_pass(PASS_BODY, biz_serial_id="o-1").pass_id == "P-1"
+
+
 def test_connections_are_pooled(fake: FakeAlipay, client_for: Callable[..., AlipayClient]) -> None:
     fake.handler = lambda _: Reply(body=PASS_OK)
     client = client_for(fake.url)
@@ -234,6 +254,31 @@ def test_unknown_key_version_is_a_rejection_pointing_at_the_keys(
     assert caught.value.hint is not None
     assert "keyVersion" in caught.value.hint
     assert "keyVersion=9," in fake.requests[0].headers["signature"]
+
+
+@pytest.mark.parametrize("code", ["INVALID_SIGNATURE", "INVALID_CLIENT", "ACCESS_DENIED"])
+def test_credential_refusals_point_at_the_keys(
+    fake: FakeAlipay, client_for: Callable[..., AlipayClient], code: str
+) -> None:
+    fake.handler = lambda _: Reply(body=result("F", code, "refused"))
+    with pytest.raises(errors.Rejected) as caught:
+        client_for(fake.url).create_template(TEMPLATE_BODY, request_id="r-1")
+    assert caught.value.hint is not None
+    assert "Client-Id, the merchant key" in caught.value.hint
+
+
+def test_a_rejection_with_a_code_added_later_keeps_it(
+    fake: FakeAlipay, client_for: Callable[..., AlipayClient]
+) -> None:
+    body = json.dumps(
+        {"result": {"resultCode": "NEW_CODE", "resultStatus": "F"}, "templateCode": 7}
+    ).encode()
+    fake.handler = lambda _: Reply(body=body)
+    with pytest.raises(errors.Rejected) as caught:
+        client_for(fake.url).create_template(TEMPLATE_BODY, request_id="r-1")
+    assert (caught.value.result_code, caught.value.result_message) == ("NEW_CODE", "")
+    assert caught.value.hint is not None
+    assert caught.value.hint.startswith("fix the request")
 
 
 def test_ecc224_signer_plugs_into_the_client(
@@ -365,6 +410,34 @@ def test_every_ambiguous_answer_is_outcome_unknown_and_never_retried(
     assert sleeps == []
 
 
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (ok(templateCode=22024112800135606), "result S but no templateCode in the response"),
+        (ok(templateCode="   "), "result S but no templateCode in the response"),
+        (
+            result("S" * 5000, "SUCCESS"),
+            "resultStatus is 'SSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSS...'",
+        ),
+        (result("s", "SUCCESS"), "resultStatus is 's', not S, F or U"),
+        (b'{"result":{"resultCode":"SUCCESS"}}', "resultStatus is missing, not S, F or U"),
+        (b'{"result":{"resultStatus":null}}', "resultStatus is null, not S, F or U"),
+        (b'{"result":["S"]}', "body has no result object (result / resultInfo)"),
+        (b'"S"', "body is JSON str, not an object"),
+        (b"\xff\xfe{", "body is not JSON (3 bytes)"),
+    ],
+)
+def test_a_malformed_envelope_is_reported_safely(
+    fake: FakeAlipay, client_for: Callable[..., AlipayClient], body: bytes, detail: str
+) -> None:
+    fake.handler = lambda _: Reply(body=body)
+    with pytest.raises(errors.MalformedResponse) as caught:
+        client_for(fake.url).create_template(TEMPLATE_BODY, request_id="r-1")
+    assert caught.value.detail.startswith(detail)
+    assert len(caught.value.detail) < 120
+    assert str(caught.value) == f"createTemplate (requestId=r-1): {caught.value.reason}"
+
+
 def test_traffic_limit_carries_retry_after(
     fake: FakeAlipay, client_for: Callable[..., AlipayClient]
 ) -> None:
@@ -484,6 +557,8 @@ def test_refused_connection_is_retried_then_not_sent(
     assert exc.attempts == 3
     assert sleeps == [0.25, 0.5]
     assert "connection refused" in str(exc)
+    assert str(exc) == f"createPass (bizSerialId=o-1): request not sent ({exc.detail})"
+    assert exc.detail.endswith("; 3 attempts")
 
 
 def test_recovers_when_the_server_comes_up_between_attempts(sleeps: Sleeps) -> None:

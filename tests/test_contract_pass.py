@@ -10,12 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.domain.contract.codes import ResultCode, ResultStatus
-from reconciler.domain.contract.passes import (
-    MovieDataInfo,
-    PassCreatedBody,
-    PassDataInfo,
-    PassRequest,
-)
+from reconciler.domain.contract.envelope import PassCreatedBody
+from reconciler.domain.contract.passes import MovieDataInfo, PassDataInfo, PassRequest
 from reconciler.domain.contract.rules import Checked, Violation, check_pass_request
 
 C = ResultCode

@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from reconciler.domain.contract.codes import MESSAGES, ResultCode, ResultStatus, status_of
 from reconciler.domain.contract.dates import HONG_KONG, format_hk, to_epoch_millis
+from reconciler.domain.contract.envelope import ResultInfo, TemplateCreatedBody
 from reconciler.domain.contract.limits import CURRENCY_CODES, vendor_length
 from reconciler.domain.contract.rules import (
     Checked,
@@ -22,12 +23,7 @@ from reconciler.domain.contract.rules import (
     check_template_request,
     template_json_schema,
 )
-from reconciler.domain.contract.template import (
-    ResultInfo,
-    TemplateContent,
-    TemplateCreatedBody,
-    TemplateRequest,
-)
+from reconciler.domain.contract.template import TemplateContent, TemplateRequest
 
 C = ResultCode
 NOW = 1_767_196_800_000  # 2026-01-01 00:00 HKT

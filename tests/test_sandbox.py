@@ -45,12 +45,15 @@ from reconciler.adapters.alipayhk.signing import (
     format_timestamp,
     sign_content,
 )
+from reconciler.adapters.sandbox import ids
 from reconciler.adapters.sandbox.embedded import start_embedded
 from reconciler.adapters.sandbox.errors import RemoteBindRefused
 from reconciler.adapters.sandbox.ids import HONG_KONG
 from reconciler.adapters.sandbox.server import SandboxServer, check_bind_address
 from reconciler.domain.config import SANDBOX_CLIENT_ID, SANDBOX_MERCHANT_ID
+from reconciler.domain.contract import limits
 from reconciler.domain.contract.endpoints import RESERVED_PATHS
+from reconciler.domain.contract.identifiers import template_code_problem
 from reconciler.domain.contract.rules import check_template_request
 
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 -- the address the refusal is about; never bound here
@@ -93,6 +96,7 @@ def test_create_template_answers_a_signed_vendor_shaped_success(
     }
     code = answer.data["templateCode"]
     assert re.fullmatch(rf"\d{_today_hk()}\d{{23}}", code), code
+    assert template_code_problem(code) is None
     assert answer.data["status"] == "valid"
     assert answer.headers["Client-Id"] == client.client_id
     assert answer.headers["Content-Type"] == "application/json; charset=UTF-8"
@@ -232,6 +236,14 @@ def test_request_ids_are_per_merchant(client: SignedClient, server: SandboxServe
     client.template_code("REQ-SHARED")
     client.template_code("REQ-SHARED", merchantId="2160120000000002")
     assert len(server.store.templates()) == 2
+
+
+@pytest.mark.parametrize("sequence", [1, 10**18 - 1])
+@pytest.mark.parametrize("at_ms", [0, 4_102_444_799_999])  # 1970 and the end of 2099
+def test_every_template_code_handed_out_is_a_template_code(sequence: int, at_ms: int) -> None:
+    code = ids.template_code(sequence, at_ms=at_ms)
+    assert template_code_problem(code) is None
+    assert len(code) == limits.TEMPLATE_CODE_MAX  # createPass takes it back
 
 
 # -- createPass -------------------------------------------------------------------------------
@@ -412,6 +424,15 @@ def test_unknown_or_missing_client_id_is_invalid_client(client: SignedClient) ->
     assert stranger.create_template(template_body()).code == "INVALID_CLIENT"
     missing = client.create_template(template_body(), headers={"Client-Id": ""})
     assert missing.code == "INVALID_CLIENT"
+
+
+def test_a_client_id_that_cannot_be_one_is_invalid_client(client: SignedClient) -> None:
+    spaced = SignedClient(client.base_url, client_id="TEST CLIENT")
+    answer = spaced.create_template(template_body())
+    assert (answer.code, answer.data["result"]["resultMessage"]) == (
+        "INVALID_CLIENT",
+        "Client-Id header must be 1 to 64 printable ASCII characters, without spaces",
+    )
 
 
 def test_a_signature_over_other_bytes_is_invalid(

@@ -70,6 +70,41 @@ def test_register_client_then_list_it(runner: CliRunner, tmp_path: Path, key_fil
     assert (client["client_id"], client["key_versions"]) == ("C-1", [1, 2])
 
 
+def test_register_client_accepts_every_merchant_id_the_contract_does(
+    runner: CliRunner, tmp_path: Path, key_file: Path
+) -> None:
+    merchant = "M" + "2" * 63  # 64 letters and digits: longer than any sample, still allowed
+    args = ["--client-id", "C-1", "--public-key", str(key_file), "--merchant-id", merchant]
+    registered = runner.invoke(sandbox, ["register-client", "--data", str(tmp_path), *args])
+    assert registered.exit_code == 0, registered.output
+    assert registered.output == f"registered C-1: key versions 1; merchant {merchant}\n"
+
+
+BAD_IDENTIFIERS = [
+    (
+        "--client-id",
+        "C 1",
+        "client id 'C 1' must be 1 to 64 printable ASCII characters, without spaces",
+    ),
+    ("--client-id", "C" * 65, "client id 'CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC...' must be"),
+    ("--merchant-id", "2160-0001", "merchant id '2160-0001' may hold only letters and digits"),
+    ("--merchant-id", "2" * 65, "merchant id '2222222222222222222222222222222222222222...' is"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_IDENTIFIERS)
+def test_register_client_checks_the_identifiers(
+    tmp_path: Path, key_file: Path, capsys: pytest.CaptureFixture[str], case: tuple[str, str, str]
+) -> None:
+    option, value, error = case
+    options = {"--client-id": "C-1", "--public-key": str(key_file), option: value}
+    args = [part for pair in options.items() for part in pair]
+    code = main(["sandbox", "register-client", "--data", str(tmp_path / "d"), *args])
+    assert code == ExitCode.INVALID_INPUT
+    assert capsys.readouterr().err.startswith(f"error: {error}")
+    assert not (tmp_path / "d").exists()
+
+
 def test_register_client_refuses_a_private_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -6,6 +6,10 @@ Apply never reads attributes off exceptions: the client turns every answer into 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
+
+# The code of a rejection that never reached AlipayHK (no resultCode exists for it).
+NOT_SENT: Final = "NOT_SENT"
 
 
 @dataclass(frozen=True)

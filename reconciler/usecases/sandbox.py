@@ -25,10 +25,11 @@ from reconciler.adapters.sandbox.records import (
 )
 from reconciler.adapters.sandbox.server import SandboxServer
 from reconciler.adapters.sandbox.store import SandboxStore
+from reconciler.domain.contract.codes import shown
+from reconciler.domain.contract.identifiers import client_id_problem, merchant_id_problem
 from reconciler.errors import InvalidInput
 
 _USER_ID: Final = re.compile(r"[0-9A-Za-z]{1,32}")
-_CLIENT_ID: Final = re.compile(r"[\x21-\x7e]{1,64}")
 
 
 def default_data_dir(project_dir: Path) -> Path:
@@ -150,14 +151,11 @@ def register_client(
     merchant_id: str | None,
 ) -> ClientRecord:
     """Register (or add a key version to) a client; a running sandbox picks it up at once."""
-    if not _CLIENT_ID.fullmatch(client_id):
-        raise InvalidInput(
-            f"client id {client_id!r} must be 1 to 64 printable characters without spaces"
-        )
+    _check_identifier("client id", client_id, client_id_problem(client_id))
     if key_version < 0:
         raise InvalidInput(f"--key-version must be 0 or more, not {key_version}")
-    if merchant_id is not None and not _USER_ID.fullmatch(merchant_id):
-        raise InvalidInput(f"merchant id {merchant_id!r} must be 1 to 32 letters or digits")
+    if merchant_id is not None:
+        _check_identifier("merchant id", merchant_id, merchant_id_problem(merchant_id))
     key = load_public_key(KeySource.file(public_key_file), role="client public key").key
     folder = DataDir(data_dir)
     folder.create()
@@ -166,6 +164,11 @@ def register_client(
             client_id, public_pem(key), key_version=key_version, merchant_id=merchant_id
         )
         return next(c for c in store.clients() if c.client_id == client_id)
+
+
+def _check_identifier(name: str, value: str, problem: str | None) -> None:
+    if problem is not None:
+        raise InvalidInput(f"{name} {shown(value)} {problem}")
 
 
 def add_user(data_dir: Path, *, user_id: str, open_id: str | None) -> bool:

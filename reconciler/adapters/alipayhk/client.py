@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import NoReturn, Self
 from urllib.parse import urlsplit
 
 import requests
@@ -50,7 +50,7 @@ from reconciler.adapters.alipayhk.errors import (
     vendor_text,
 )
 from reconciler.adapters.alipayhk.results import (
-    Envelope,
+    Body,
     PassCreated,
     TemplateCreated,
     parse_envelope,
@@ -72,7 +72,9 @@ from reconciler.adapters.alipayhk.transport import (
     parse_retry_after,
     send_once,
 )
+from reconciler.domain.contract.codes import ResultStatus
 from reconciler.domain.contract.endpoints import CREATE_PASS_PATH, CREATE_TEMPLATE_PATH
+from reconciler.domain.contract.envelope import PassCreatedBody, ResultBody, TemplateCreatedBody
 from reconciler.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -183,13 +185,13 @@ class AlipayClient:
 
     def create_template(self, body: bytes, *, request_id: str) -> TemplateCreated:
         context = CallContext("createTemplate", IdempotencyKey("requestId", request_id))
-        envelope, tracer_id = self._call(CREATE_TEMPLATE_PATH, body, context)
-        return template_created(envelope, context, tracer_id)
+        answer, tracer_id = self._call(CREATE_TEMPLATE_PATH, body, context, TemplateCreatedBody)
+        return template_created(answer, context, tracer_id)
 
     def create_pass(self, body: bytes, *, biz_serial_id: str) -> PassCreated:
         context = CallContext("createPass", IdempotencyKey("bizSerialId", biz_serial_id))
-        envelope, tracer_id = self._call(CREATE_PASS_PATH, body, context)
-        return pass_created(envelope, context, tracer_id)
+        answer, tracer_id = self._call(CREATE_PASS_PATH, body, context, PassCreatedBody)
+        return pass_created(answer, context, tracer_id)
 
     def close(self) -> None:
         if self._owns_session:
@@ -208,7 +210,9 @@ class AlipayClient:
 
     # -- one logical call ------------------------------------------------------------------
 
-    def _call(self, path: str, body: bytes, context: CallContext) -> tuple[Envelope, str | None]:
+    def _call(
+        self, path: str, body: bytes, context: CallContext, model: type[Body]
+    ) -> tuple[Body, str | None]:
         if not isinstance(body, bytes):
             raise TypeError("body must be the exact canonical JSON bytes")
         config = self._config
@@ -237,7 +241,7 @@ class AlipayClient:
                 self._wait_or_give_up(exc, not_sent, timeouts)
                 continue
             if raw.status != 429:
-                return self._interpret(raw, context)
+                return self._interpret(raw, context, model)
             rate_limited += 1
             self._wait_or_raise_rate_limited(raw, rate_limited, timeouts, context)
 
@@ -291,7 +295,9 @@ class AlipayClient:
 
     # -- reading the answer ----------------------------------------------------------------
 
-    def _interpret(self, raw: RawResponse, context: CallContext) -> tuple[Envelope, str | None]:
+    def _interpret(
+        self, raw: RawResponse, context: CallContext, model: type[Body]
+    ) -> tuple[Body, str | None]:
         status, tracer_id = raw.status, raw.tracer_id
         if 300 <= status < 400:
             location = vendor_text(raw.headers.get("Location", "?"))
@@ -306,7 +312,7 @@ class AlipayClient:
                 context, detail=f"HTTP {status}", tracer_id=tracer_id, http_status=status
             )
         if status != 200:
-            return self._interpret_other(raw, context)
+            self._raise_for_other(raw, context)
         if _looks_like_html(raw):
             raise HtmlResponse(
                 context,
@@ -316,7 +322,7 @@ class AlipayClient:
             )
         plaintext = self._verified_plaintext(raw, context)
         try:
-            envelope = parse_envelope(plaintext)
+            answer = parse_envelope(plaintext, model)
         except ValueError as exc:
             raise MalformedResponse(
                 context, detail=str(exc), tracer_id=tracer_id, http_status=status
@@ -324,25 +330,27 @@ class AlipayClient:
         retry_header = raw.headers.get("Retry-After")
         retry_after = parse_retry_after(retry_header, self._clock()) if retry_header else None
         raise_for_result(
-            envelope, context, tracer_id=tracer_id, http_status=status, retry_after=retry_after
+            answer.result, context, tracer_id=tracer_id, http_status=status, retry_after=retry_after
         )
-        return envelope, tracer_id
+        return answer, tracer_id
 
-    def _interpret_other(
-        self, raw: RawResponse, context: CallContext
-    ) -> tuple[Envelope, str | None]:
+    def _raise_for_other(self, raw: RawResponse, context: CallContext) -> NoReturn:
         """A 4xx other than 429 counts as a rejection only if it carries a verified `F` result."""
         unexpected = UnexpectedStatus(
             context, detail=f"HTTP {raw.status}", tracer_id=raw.tracer_id, http_status=raw.status
         )
         try:
-            envelope = parse_envelope(self._verified_plaintext(raw, context))
+            answer = parse_envelope(self._verified_plaintext(raw, context), ResultBody)
         except (ResponseNotVerified, MalformedResponse, ValueError):
             raise unexpected from None
-        if envelope.result_status != "F":
+        if answer.result.resultStatus is not ResultStatus.F:
             raise unexpected
         raise_for_result(
-            envelope, context, tracer_id=raw.tracer_id, http_status=raw.status, retry_after=None
+            answer.result,
+            context,
+            tracer_id=raw.tracer_id,
+            http_status=raw.status,
+            retry_after=None,
         )
         raise unexpected
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reconciler.domain.contract.codes import ResultCode
 from reconciler.errors import OutcomeUnknown, VendorRejected
 
 _MAX_VENDOR_TEXT = 300
@@ -53,11 +54,6 @@ def _tracer_note(tracer_id: str | None) -> str:
     return f" [Tracer-Id {vendor_text(tracer_id)}]" if tracer_id else ""
 
 
-_CREDENTIAL_CODES = frozenset(
-    {"INVALID_SIGNATURE", "KEY_NOT_FOUND", "INVALID_CLIENT", "ACCESS_DENIED"}
-)
-
-
 class Rejected(VendorRejected):
     """Result status `F`: AlipayHK refused the request and did not act on it."""
 
@@ -75,12 +71,13 @@ class Rejected(VendorRejected):
         self.result_message = vendor_text(result_message)
         self.tracer_id = tracer_id
         self.http_status = http_status
-        if self.result_code in _CREDENTIAL_CODES:
+        code = ResultCode.known(self.result_code)
+        if code is not None and code.is_credential_refusal:
             hint = (
                 "check the Client-Id, the merchant key and its keyVersion registered in the "
                 "AlipayHK console"
             )
-        elif self.result_code == "PASS_HAS_EXIST":
+        elif code is ResultCode.PASS_HAS_EXIST:
             hint = (
                 f"a pass with {context.key} already exists; if an earlier attempt's outcome was "
                 "unknown, it probably succeeded"
@@ -104,11 +101,16 @@ class NotSent(VendorRejected):
         self.reason = reason
         self.attempts = attempts
         self.retryable = retryable
-        plural = "attempt" if attempts == 1 else "attempts"
         super().__init__(
-            f"{context}: request not sent ({reason}; {attempts} {plural})",
+            f"{context}: request not sent ({self.detail})",
             hint="nothing reached AlipayHK; check the base URL and the network, then run again",
         )
+
+    @property
+    def detail(self) -> str:
+        """Why and after how many attempts, without the call (the message adds that)."""
+        plural = "attempt" if self.attempts == 1 else "attempts"
+        return f"{self.reason}; {self.attempts} {plural}"
 
 
 class AmbiguousOutcome(OutcomeUnknown):
@@ -129,7 +131,7 @@ class AmbiguousOutcome(OutcomeUnknown):
         self.tracer_id = tracer_id
         self.http_status = http_status
         super().__init__(
-            f"{context}: {self.what}: {detail}{_tracer_note(tracer_id)}",
+            f"{context}: {self.reason}",
             hint=(
                 "AlipayHK may have acted on this request. Do not treat it as failed: reconcile, "
                 f"or retry only with the same {context.key}"
@@ -139,6 +141,11 @@ class AmbiguousOutcome(OutcomeUnknown):
     @property
     def idempotency_key(self) -> IdempotencyKey:
         return self.context.key
+
+    @property
+    def reason(self) -> str:
+        """What happened, without the call it happened to (the message adds that)."""
+        return f"{self.what}: {self.detail}{_tracer_note(self.tracer_id)}"
 
 
 class ResultUnknown(AmbiguousOutcome):

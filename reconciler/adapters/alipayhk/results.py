@@ -1,13 +1,15 @@
-"""The response envelope: `result` (or `resultInfo`) -> success value or a typed error.
+"""The response envelope: verified bytes -> the contract's response model -> a value or an error.
 
-Only called on bodies whose signature has been verified.
+Only called on bodies whose signature has been verified; the bytes are parsed, never re-encoded.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TypeVar
+
+from pydantic import ValidationError
 
 from reconciler.adapters.alipayhk.errors import (
     CallContext,
@@ -16,8 +18,15 @@ from reconciler.adapters.alipayhk.errors import (
     Rejected,
     ResultUnknown,
 )
+from reconciler.domain.contract.codes import ResultCode, ResultStatus, describe, shown
+from reconciler.domain.contract.envelope import (
+    PassCreatedBody,
+    ResultBody,
+    ResultInfo,
+    TemplateCreatedBody,
+)
 
-TRAFFIC_LIMIT_CODE = "REQUEST_TRAFFIC_EXCEED_LIMIT"
+Body = TypeVar("Body", bound=ResultBody)
 
 
 @dataclass(frozen=True)
@@ -39,40 +48,39 @@ class EnvelopeError(ValueError):
     """The body is not the JSON envelope; the message is safe to show."""
 
 
-@dataclass(frozen=True)
-class Envelope:
-    result_status: str
-    result_code: str
-    result_message: str
-    fields: dict[str, Any] = field(repr=False)
-
-
-def parse_envelope(body: bytes) -> Envelope:
-    """Parse the JSON envelope; raise `EnvelopeError` if it is not one."""
+def parse_envelope(body: bytes, model: type[Body]) -> Body:
+    """Parse the JSON envelope as `model`; raise `EnvelopeError` if it is not one."""
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         raise EnvelopeError(f"body is not JSON ({len(body)} bytes)") from None
     if not isinstance(data, dict):
         raise EnvelopeError(f"body is JSON {type(data).__name__}, not an object")
-    result = data.get("result")
-    if result is None:
-        result = data.get("resultInfo")
-    if not isinstance(result, dict):
-        raise EnvelopeError("body has no result object (result / resultInfo)")
-    status = result.get("resultStatus")
-    if status not in ("S", "F", "U"):
-        raise EnvelopeError(f"resultStatus is {status!r}, not S, F or U")
-    return Envelope(
-        result_status=status,
-        result_code=str(result.get("resultCode", "")),
-        result_message=str(result.get("resultMessage", "")),
-        fields=data,
-    )
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise EnvelopeError(_not_an_envelope(error)) from None
+
+
+def _not_an_envelope(error: ValidationError) -> str:
+    """What is wrong, without repeating more than a few characters of what AlipayHK sent."""
+    first = error.errors(include_url=False)[0]
+    loc = first["loc"]
+    if loc == ("result", "resultStatus"):
+        value = first["input"]
+        if first["type"] == "missing":
+            status = "missing"
+        else:
+            status = shown(value) if isinstance(value, str) else describe(value)
+        return f"resultStatus is {status}, not S, F or U"
+    if loc[:1] == ("result",):
+        return "body has no result object (result / resultInfo)"
+    where = ".".join(str(part) for part in loc)
+    return f"body is not the response envelope ({where}: {first['type']})"
 
 
 def raise_for_result(
-    envelope: Envelope,
+    result: ResultInfo,
     context: CallContext,
     *,
     tracer_id: str | None,
@@ -84,48 +92,46 @@ def raise_for_result(
     REQUEST_TRAFFIC_EXCEED_LIMIT is documented with status U, so whatever its status it is
     reported as `RateLimited`, an outcome-unknown error, and never retried automatically.
     """
-    if envelope.result_code == TRAFFIC_LIMIT_CODE:
+    if result.code is ResultCode.REQUEST_TRAFFIC_EXCEED_LIMIT:
         raise RateLimited(
             context,
-            detail=f"{TRAFFIC_LIMIT_CODE} (status {envelope.result_status})",
+            detail=f"{result.resultCode} (status {result.resultStatus})",
             retry_after=retry_after,
             tracer_id=tracer_id,
             http_status=http_status,
         )
-    if envelope.result_status == "S":
+    if result.resultStatus is ResultStatus.S:
         return
-    if envelope.result_status == "F":
+    if result.resultStatus is ResultStatus.F:
         raise Rejected(
             context,
-            result_code=envelope.result_code,
-            result_message=envelope.result_message,
+            result_code=result.resultCode,
+            result_message=result.resultMessage,
             tracer_id=tracer_id,
             http_status=http_status,
         )
     raise ResultUnknown(
         context,
-        result_code=envelope.result_code,
-        result_message=envelope.result_message,
+        result_code=result.resultCode,
+        result_message=result.resultMessage,
         tracer_id=tracer_id,
         http_status=http_status,
     )
 
 
 def template_created(
-    envelope: Envelope, context: CallContext, tracer_id: str | None
+    body: TemplateCreatedBody, context: CallContext, tracer_id: str | None
 ) -> TemplateCreated:
-    code = _required_id(envelope, "templateCode", context, tracer_id)
-    status = envelope.fields.get("status")
-    return TemplateCreated(code, status if isinstance(status, str) else None, tracer_id)
+    code = _required_id(body.templateCode, "templateCode", context, tracer_id)
+    return TemplateCreated(code, body.status, tracer_id)
 
 
-def pass_created(envelope: Envelope, context: CallContext, tracer_id: str | None) -> PassCreated:
-    return PassCreated(_required_id(envelope, "passId", context, tracer_id), tracer_id)
+def pass_created(body: PassCreatedBody, context: CallContext, tracer_id: str | None) -> PassCreated:
+    return PassCreated(_required_id(body.passId, "passId", context, tracer_id), tracer_id)
 
 
-def _required_id(envelope: Envelope, name: str, context: CallContext, tracer_id: str | None) -> str:
-    value = envelope.fields.get(name)
-    if isinstance(value, str) and value.strip():
+def _required_id(value: str | None, name: str, context: CallContext, tracer_id: str | None) -> str:
+    if value is not None and value.strip():
         return value
     # Success without the ID: something was created and we cannot say what. Outcome unknown.
     raise MalformedResponse(

@@ -38,7 +38,7 @@ from reconciler.adapters.sandbox.ids import iso_timestamp
 from reconciler.adapters.sandbox.operations import Outcome
 from reconciler.adapters.sandbox.records import RequestLogEntry
 from reconciler.adapters.sandbox.store import SandboxStore, Transaction
-from reconciler.domain.contract.codes import ResultCode, status_of
+from reconciler.domain.contract.codes import ResultCode
 from reconciler.domain.contract.endpoints import CREATE_PASS_PATH, CREATE_TEMPLATE_PATH
 
 if TYPE_CHECKING:
@@ -248,7 +248,7 @@ class SandboxApp:
         log_separately: bool = False,
         status: int = 200,
     ) -> _Reply:
-        payload = _payload(outcome)
+        payload = outcome.response.to_json()
         sealed = self.gateway.seal(
             path=exchange.path,
             client_id=exchange.client_id,
@@ -300,18 +300,6 @@ def _status_sent_after_commit(faults: FaultDecision) -> int:
     if kind is FaultKind.HTTP_500:
         return 500
     return 200
-
-
-def _payload(outcome: Outcome) -> bytes:
-    body: dict[str, object] = {
-        "result": {
-            "resultCode": str(outcome.code),
-            "resultStatus": str(status_of(outcome.code)),
-            "resultMessage": outcome.message,
-        }
-    }
-    body.update(outcome.fields)
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _json_reply(status: int, data: object) -> _Reply:

@@ -40,6 +40,7 @@ from reconciler.adapters.sandbox.operations import Caller, Outcome
 from reconciler.adapters.sandbox.records import ClientKey
 from reconciler.adapters.sandbox.store import SandboxStore
 from reconciler.domain.contract.codes import ResultCode
+from reconciler.domain.contract.identifiers import client_id_problem
 
 JSON_CONTENT_TYPE: Final = "application/json; charset=UTF-8"
 PLATFORM_KEY_VERSION: Final = 1
@@ -116,6 +117,9 @@ class Gateway:
         """Check who sent `body`; raise `Refusal` with the gateway's code otherwise."""
         if not client_id:
             raise _refuse(ResultCode.INVALID_CLIENT, "Client-Id header is missing")
+        problem = client_id_problem(client_id)
+        if problem is not None:
+            raise _refuse(ResultCode.INVALID_CLIENT, f"Client-Id header {problem}")
         if not signature:
             raise _refuse(ResultCode.INVALID_SIGNATURE, "Signature header is missing")
         try:

@@ -13,13 +13,19 @@ idempotency) is checked here, inside the caller's transaction, in this order:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from reconciler.adapters.sandbox.records import UserRecord
 from reconciler.adapters.sandbox.store import Transaction
 from reconciler.domain.canonical import canonical_json, sha256_hex
 from reconciler.domain.contract.codes import MESSAGES, ResultCode, Violation
+from reconciler.domain.contract.envelope import (
+    PassCreatedBody,
+    ResultBody,
+    ResultInfo,
+    TemplateCreatedBody,
+)
 from reconciler.domain.contract.passes import PassRequest
 from reconciler.domain.contract.rules import check_pass_request, check_template_request
 
@@ -36,16 +42,34 @@ class Caller:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The business answer: a result code, its message and the operation's fields."""
+    """The answer to one request: the response body, and the idempotency key it concerned."""
 
-    code: ResultCode
-    message: str
-    fields: Mapping[str, str] = field(default_factory=dict)
-    key: str | None = None  # the idempotency key (requestId / bizSerialId), for the request log
+    response: ResultBody
+    key: str | None = None  # requestId / bizSerialId, for the request log
 
     @classmethod
     def of(cls, code: ResultCode, message: str | None = None, *, key: str | None = None) -> Outcome:
-        return cls(code, message or MESSAGES[code], key=key)
+        """An answer that carries only its result: every refusal, and U."""
+        return cls(ResultBody.answer(code, message or MESSAGES[code]), key)
+
+    @classmethod
+    def template_created(cls, template_code: str, status: str, *, key: str) -> Outcome:
+        body = TemplateCreatedBody(
+            result=ResultInfo.of(ResultCode.SUCCESS), templateCode=template_code, status=status
+        )
+        return cls(body, key)
+
+    @classmethod
+    def pass_created(cls, pass_id: str, *, key: str) -> Outcome:
+        return cls(PassCreatedBody(result=ResultInfo.of(ResultCode.SUCCESS), passId=pass_id), key)
+
+    @property
+    def code(self) -> ResultCode:
+        return ResultCode(self.response.result.resultCode)  # the sandbox answers known codes only
+
+    @property
+    def message(self) -> str:
+        return self.response.result.resultMessage
 
 
 def _text(data: Mapping[str, object], name: str) -> str | None:
@@ -91,12 +115,7 @@ def create_template(
                     f"requestId {request_id} was already used with a different body",
                     key=request_id,
                 )
-            return Outcome(
-                ResultCode.SUCCESS,
-                MESSAGES[ResultCode.SUCCESS],
-                {"templateCode": existing.template_code, "status": existing.status},
-                key=request_id,
-            )
+            return Outcome.template_created(existing.template_code, existing.status, key=request_id)
     checked = check_template_request(data, now_ms=now_ms)
     if checked.value is None or checked.violations:
         return _rejected(checked.violations, request_id)
@@ -112,12 +131,7 @@ def create_template(
         body=body,
         at_ms=now_ms,
     )
-    return Outcome(
-        ResultCode.SUCCESS,
-        MESSAGES[ResultCode.SUCCESS],
-        {"templateCode": code, "status": TEMPLATE_STATUS_ON_CREATE},
-        key=request.requestId,
-    )
+    return Outcome.template_created(code, TEMPLATE_STATUS_ON_CREATE, key=request.requestId)
 
 
 def create_pass(
@@ -145,9 +159,7 @@ def create_pass(
         body=body,
         at_ms=now_ms,
     )
-    return Outcome(
-        ResultCode.SUCCESS, MESSAGES[ResultCode.SUCCESS], {"passId": pass_id}, key=serial
-    )
+    return Outcome.pass_created(pass_id, key=request.bizSerialId)
 
 
 def _pass_preconditions(tx: Transaction, request: PassRequest) -> UserRecord | Outcome:

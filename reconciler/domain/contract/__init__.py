@@ -1,4 +1,5 @@
-"""The AlipayHK iPass contract: request models, rules and result codes.
+"""The AlipayHK iPass contract: request models, rules, result codes, the response envelope and
+the identifiers AlipayHK hands out.
 
-Shared by the client-side validator and the sandbox, so one rule gives one vendor code.
+Shared by the client and the sandbox, so one rule gives one vendor code and one response shape.
 """

@@ -1,4 +1,5 @@
-"""Result codes of createTemplate / createPass, and how a broken rule becomes a coded message.
+"""Result codes of createTemplate / createPass, which of them are the gateway refusing the caller,
+and how a broken rule becomes a coded message.
 
 Codes are spelled exactly as the vendor does: ALIPAYHK_IPASS.md 1.11 (gateway), 2.7
 (createTemplate), 3.5 (createPass). Messages say what is wrong and what is allowed, and never
@@ -82,6 +83,44 @@ class ResultCode(_Named):
     PASS_TEMPLATE_JSON_CONTENT_IS_NULL = auto()
     PASS_TEMPLATE_JSON_CONTENT_ILLEGAL = auto()
 
+    @classmethod
+    def known(cls, text: str) -> ResultCode | None:
+        """The code spelled `text`, or None: AlipayHK may answer with codes this model lacks."""
+        try:
+            return cls(text)
+        except ValueError:
+            return None
+
+    @property
+    def is_credential_refusal(self) -> bool:
+        """The gateway refused who is calling: Client-Id, key, keyVersion, signature, merchant."""
+        return self in CREDENTIAL_CODES
+
+    @property
+    def is_gateway_refusal(self) -> bool:
+        """The gateway refused the call before any operation ran (credentials or endpoint)."""
+        return self in GATEWAY_REFUSALS
+
+
+# Refusals about the caller's identity (1.11): fix the credentials, not the request body.
+CREDENTIAL_CODES: Final = frozenset(
+    {
+        ResultCode.INVALID_CLIENT,
+        ResultCode.INVALID_SIGNATURE,
+        ResultCode.KEY_NOT_FOUND,
+        ResultCode.ACCESS_DENIED,
+    }
+)
+# Everything the gateway refuses before an operation reads the body (1.11): the credentials, or
+# how the call is made (path, method, media type). PARAM_ILLEGAL, PROCESS_FAIL and the two U codes
+# are not here: the operations answer with them too, so they prove nothing about the gateway.
+GATEWAY_REFUSALS: Final = CREDENTIAL_CODES | frozenset(
+    {
+        ResultCode.INVALID_API,
+        ResultCode.METHOD_NOT_SUPPORTED,
+        ResultCode.MEDIA_TYPE_NOT_ACCEPTABLE,
+    }
+)
 
 _UNKNOWN_OUTCOME: Final = frozenset(
     {ResultCode.UNKNOWN_EXCEPTION, ResultCode.REQUEST_TRAFFIC_EXCEED_LIMIT}

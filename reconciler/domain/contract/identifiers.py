@@ -13,6 +13,7 @@ from pydantic import AfterValidator, StringConstraints
 
 from reconciler.domain.contract import limits as lim
 
+# Checked with fullmatch: `$` alone also matches before a trailing newline.
 # Merchant ids in every sample are 16 digits; the reference only promises alphanumerics.
 MERCHANT_ID_RE: Final = re.compile(rf"^{lim.MERCHANT_ID_PATTERN}$")
 # Client ids are issued by the AlipayHK console: printable ASCII without spaces.
@@ -31,7 +32,7 @@ def template_code_problem(code: str) -> str | None:
         return "is empty"
     if len(code) > TEMPLATE_CODE_MAX:
         return f"is {len(code)} characters long; a templateCode has at most {TEMPLATE_CODE_MAX}"
-    if not TEMPLATE_CODE_RE.match(code):
+    if not TEMPLATE_CODE_RE.fullmatch(code):
         return "may hold only printable ASCII characters, without spaces"
     return None
 
@@ -41,7 +42,7 @@ def merchant_id_problem(merchant_id: str) -> str | None:
         return "is empty"
     if len(merchant_id) > lim.MERCHANT_ID_MAX:
         return f"is longer than {lim.MERCHANT_ID_MAX} characters"
-    if not MERCHANT_ID_RE.match(merchant_id):
+    if not MERCHANT_ID_RE.fullmatch(merchant_id):
         return "may hold only letters and digits"
     return None
 
@@ -49,7 +50,7 @@ def merchant_id_problem(merchant_id: str) -> str | None:
 def client_id_problem(client_id: str) -> str | None:
     if not client_id:
         return "is empty"
-    if not CLIENT_ID_RE.match(client_id):
+    if not CLIENT_ID_RE.fullmatch(client_id):
         return f"must be 1 to {CLIENT_ID_MAX} printable ASCII characters, without spaces"
     return None
 

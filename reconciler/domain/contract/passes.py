@@ -1,4 +1,4 @@
-"""The createPass request (section 3) as frozen, strict pydantic models, and its response.
+"""The createPass request (section 3) as frozen, strict pydantic models.
 
 dataInfo depends on the product (3.3): PASS and MOVIE have documented placeholder keys, COUPON
 takes template-defined placeholders flat or nested by locale (#14), the other tickets are unknown.
@@ -30,7 +30,6 @@ from reconciler.domain.contract.template import (
     JsonObject,
     MerchantId,
     Product,
-    ResultBody,
     TemplateType,
     VendorModel,
     VendorText,
@@ -234,7 +233,3 @@ class PassRequest(VendorModel):
         cls, value: object, _: ValidatorFunctionWrapHandler, info: ValidationInfo
     ) -> DataInfo | None:
         return data_info_by_product(value, info.data.get("product"))
-
-
-class PassCreatedBody(ResultBody):
-    passId: str | None = None

@@ -289,10 +289,10 @@ def check_template_request(data: object, *, now_ms: int | None) -> Checked[Templ
 
 
 def check_pass_request(data: object) -> Checked[PassRequest]:
+    """A whole createPass body."""
     # createPass models are only needed by the sandbox and the pass issuer, not by `validate`.
     from reconciler.domain.contract.passes import DATA_INFO_MODELS, PassRequest
 
-    """A whole createPass body."""
     product = _product(data)
     model = DATA_INFO_MODELS.get(product) if isinstance(product, str) else None
     return _check(PassRequest, data, {"dataInfo": model} if model else {}, _pass_rules)

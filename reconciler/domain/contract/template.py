@@ -1,4 +1,4 @@
-"""The createTemplate request (section 2) as frozen, strict pydantic models, and its response.
+"""The createTemplate request (section 2) as frozen, strict pydantic models.
 
 Field names are the vendor's JSON keys. Field-level rules (types, lengths in UTF-16 units, URL
 shapes, enums) live here and raise vendor errors carrying the vendor's result code; rules that
@@ -32,15 +32,13 @@ from pydantic_core import CoreSchema, core_schema
 
 from reconciler.domain.contract import limits as lim
 from reconciler.domain.contract.codes import (
-    MESSAGES,
     ResultCode,
-    ResultStatus,
     shown,
-    status_of,
     suggest,
     vendor_error,
 )
 from reconciler.domain.contract.dates import EpochMillis
+from reconciler.domain.contract.identifiers import MERCHANT_ID_RE
 
 Code = ResultCode
 
@@ -158,7 +156,7 @@ MerchantId = Annotated[
     str,
     VendorText(
         lim.MERCHANT_ID_MAX,
-        pattern=re.compile(lim.MERCHANT_ID_PATTERN),
+        pattern=MERCHANT_ID_RE,
         expect="a merchant ID (letters and digits, e.g. 2160120041113167)",
     ),
 ]
@@ -339,40 +337,3 @@ class TemplateRequest(TemplateContent):
 
     requestId: RequestId = Field(description="unique request ID, at most 32 characters")
     merchantId: MerchantId = Field(description="merchant ID from AlipayHK")
-
-
-class ResponseModel(BaseModel):
-    """Responses: tolerant of fields the vendor adds later."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
-
-
-class ResultInfo(ResponseModel):
-    resultCode: str
-    resultStatus: ResultStatus
-    resultMessage: str = ""
-
-    @classmethod
-    def of(cls, code: ResultCode, message: str | None = None) -> ResultInfo:
-        return cls(
-            resultCode=code,
-            resultStatus=status_of(code),
-            resultMessage=MESSAGES[code] if message is None else message,
-        )
-
-
-class ResultBody(ResponseModel):
-    result: ResultInfo
-
-    @model_validator(mode="before")
-    @classmethod
-    def _result_info(cls, data: object) -> object:
-        # Conflict #1: the seed pages say resultInfo, live responses say result. Emit result.
-        if isinstance(data, dict) and "result" not in data and "resultInfo" in data:
-            return {**data, "result": data["resultInfo"]}
-        return data
-
-
-class TemplateCreatedBody(ResultBody):
-    templateCode: str | None = None
-    status: str | None = None

@@ -11,6 +11,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from yaml.events import Event
+from yaml.scanner import ScannerError
 
 from reconciler.domain import yamlsafe
 from reconciler.domain.problems import FieldPath
@@ -32,6 +34,14 @@ ALIASES = (
 )
 TAGS = "remove it: values are plain text, numbers, true/false, lists and mappings"
 SEVERAL = "more than one YAML document in the file; keep one per file and remove this '---' line"
+TOO_DEEP = "nested deeper than 32 levels; flatten the structure"
+
+
+# libyaml when PyYAML was built with it, and PyYAML's own parser: the answers must not differ.
+PARSERS = [
+    pytest.param(loader._PARSER, id="default"),
+    pytest.param(yaml.SafeLoader, id="pure-python"),
+]
 
 
 def load(text: str | bytes, **limits: int) -> PlainData:
@@ -360,50 +370,48 @@ def test_a_version_directive_is_harmless() -> None:
 # --- broken syntax --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        (
-            "a:\n\tb: c\n",
-            "catalog/t.yaml:2:1: invalid YAML: found character that cannot start any token "
-            "(while scanning for the next token); indent with spaces, not tabs",
-        ),
-        (
-            "a:\n  b: c\n\t- d\n",
-            "catalog/t.yaml:3:1: invalid YAML: found a tab character that violates indentation "
-            "(while scanning a plain scalar started on line 2); indent with spaces, not tabs",
-        ),
-        (
-            "a: 'b\nc: d\n",
-            "catalog/t.yaml:3:1: invalid YAML: found unexpected end of stream "
-            "(while scanning a quoted scalar started on line 1); close the quote",
-        ),
-        (
-            'a: "b\nc: d\n',
-            "catalog/t.yaml:3:1: invalid YAML: found unexpected end of stream "
-            "(while scanning a quoted scalar started on line 1); close the quote",
-        ),
-        (
-            "a: b\n c: d\n",
-            "catalog/t.yaml:2:3: invalid YAML: mapping values are not allowed in this context; "
-            "check the indentation, or quote a value containing ': '",
-        ),
-        (
-            "a: [b, c\nd: e\n",
-            "catalog/t.yaml:2:2: invalid YAML: did not find expected ',' or ']' "
-            "(while parsing a flow sequence started on line 1); "
-            "check the brackets, commas and indentation",
-        ),
-        (
-            "a: b\nc\nd: e\n",
-            "catalog/t.yaml:3:1: invalid YAML: could not find expected ':' "
-            "(while scanning a simple key started on line 2); "
-            "check the indentation and quoting on this line and the one before",
-        ),
-    ],
-)
-def test_broken_syntax_is_located_with_a_hint(text: str, expected: str) -> None:
-    assert refusal(text) == expected
+TAB_HINT = "indent with spaces, not tabs"
+QUOTE_HINT = "close the quote"
+COLON_HINT = "check the indentation, or quote a value containing ': '"
+FLOW_HINT = "check the brackets, commas and indentation"
+DEFAULT_HINT = "check the indentation and quoting on this line and the one before"
+
+# What the parser says in between is its own wording (libyaml and PyYAML already differ), so only
+# our parts are checked: the position, the "invalid YAML:" prefix and the hint.
+BROKEN_SYNTAX = [
+    ("a:\n\tb: c\n", (2, 1), TAB_HINT),
+    ("a:\n  b: c\n\t- d\n", (3, 1), TAB_HINT),
+    ("a: 'b\nc: d\n", (3, 1), QUOTE_HINT),
+    ('a: "b\nc: d\n', (3, 1), QUOTE_HINT),
+    ("名字: '未完\nc: d\n", (3, 1), QUOTE_HINT),
+    ("a: b\n c: d\n", (2, 3), COLON_HINT),
+    ("名字: 未: d\n", (1, 6), COLON_HINT),
+    ("a: [b, c\nd: e\n", (2, 2), FLOW_HINT),
+    ("x: {a: 1, b\n", (2, 1), FLOW_HINT),
+    ("a: b\nc\nd: e\n", (3, 1), DEFAULT_HINT),
+]
+
+
+@pytest.mark.parametrize(("text", "where", "hint"), BROKEN_SYNTAX)
+@pytest.mark.parametrize("parser", PARSERS)
+def test_broken_syntax_is_located_with_a_hint(
+    parser: loader._ParserFactory, text: str, where: tuple[int, int], hint: str
+) -> None:
+    with pytest.raises(YamlError) as caught:
+        loader._load(
+            text.encode(), path="catalog/t.yaml", max_depth=32, max_nodes=1000, parser=parser
+        )
+    error = caught.value
+    assert (error.line, error.column, error.field) == (*where, ())
+    assert error.message.startswith("invalid YAML: ")
+    assert error.message.endswith(f"; {hint}")
+    assert str(error) == f"catalog/t.yaml:{where[0]}:{where[1]}: {error.message}"
+
+
+def test_a_construct_left_open_names_the_line_it_started_on() -> None:
+    # "(... started on line 1)" is ours, added to the parser's context.
+    assert "started on line 1)" in refusal("a: 'b\nc: d\n")
+    assert "started on line" not in refusal("a: b\n c: d\n")
 
 
 def test_control_characters_are_located() -> None:
@@ -427,17 +435,89 @@ def test_nesting_up_to_the_limit_is_fine() -> None:
 def test_deep_nesting_is_refused_at_the_first_level_too_deep() -> None:
     text = "".join(f"{'  ' * level}k{level}:\n" for level in range(40)) + "  " * 40 + "x\n"
     path = ".".join(f"k{level}" for level in range(32))
-    assert refusal(text) == (
-        f"catalog/t.yaml:33:65: {path}: nested deeper than 32 levels; flatten the structure"
-    )
+    assert refusal(text) == (f"catalog/t.yaml:33:65: {path}: {TOO_DEEP}")
 
 
 def test_very_deep_flow_nesting_is_refused_quickly() -> None:
+    # libyaml 0.2.6+ stops at its own limit of 1,000 levels while reading ahead, before the
+    # builder sees level 33: the answer is still ours, at the first level too deep.
     started = time.perf_counter()
     message = refusal("[" * 100_000 + "]" * 100_000)
-    assert message.startswith("catalog/t.yaml:1:33: [0][0][0]")
-    assert message.endswith(": nested deeper than 32 levels; flatten the structure")
+    assert message == f"catalog/t.yaml:1:33: {'[0]' * 32}: {TOO_DEEP}"
     assert time.perf_counter() - started < 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[" * 1001 + "]" * 1001, f"catalog/t.yaml:1:33: {'[0]' * 32}: {TOO_DEEP}"),
+        ("[\n" * 1001 + "]" * 1001, f"catalog/t.yaml:33:1: {'[0]' * 32}: {TOO_DEEP}"),
+        ("- " * 1001 + "x\n", f"catalog/t.yaml:1:65: {'[0]' * 32}: {TOO_DEEP}"),
+        (
+            "".join(f"{'  ' * level}k:\n" for level in range(1001)) + "  " * 1001 + "x\n",
+            f"catalog/t.yaml:33:65: {'.'.join(['k'] * 32)}: {TOO_DEEP}",
+        ),
+    ],
+    ids=["flow-one-line", "flow-many-lines", "block-sequences", "block-mappings"],
+)
+def test_nesting_beyond_the_parsers_own_limit_gets_our_message(text: str, expected: str) -> None:
+    assert refusal(text) == expected
+
+
+class NestingLimited:
+    """A parser that gives up on nesting at once, as libyaml 0.2.6+ does at 1,000 levels."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def get_event(self) -> Event | None:
+        mark = yaml.Mark("<byte string>", 3, 0, 3, None, 0)
+        raise ScannerError(
+            "while increasing flow level", mark, "exceeded maximum nesting depth", mark
+        )
+
+    def dispose(self) -> None:
+        self.data = b""
+
+
+def _outcome(parser: loader._ParserFactory, max_depth: int) -> tuple[object, object]:
+    try:
+        document = loader._load(
+            b"[[[[[]]]]]", path="catalog/t.yaml", max_depth=max_depth, max_nodes=99, parser=parser
+        )
+    except YamlError as error:
+        return str(error), error.field
+    return document.data, dict(document.positions)
+
+
+@pytest.mark.parametrize("max_depth", [3, 10])
+def test_a_parser_that_gives_up_on_nesting_is_replaced_by_one_without_a_limit(
+    max_depth: int,
+) -> None:
+    assert _outcome(NestingLimited, max_depth) == _outcome(yaml.SafeLoader, max_depth)
+
+
+def test_a_parser_that_gives_up_on_nesting_still_gives_the_first_level_too_deep() -> None:
+    assert _outcome(NestingLimited, 3) == (
+        "catalog/t.yaml:1:4: [0][0][0]: nested deeper than 3 levels; flatten the structure",
+        (0, 0, 0),
+    )
+    data, positions = _outcome(NestingLimited, 10)
+    assert data == [[[[[]]]]]
+    assert positions == {
+        path: Position(1, len(path) + 1) for path in [(), (0,), (0, 0), (0, 0, 0), (0, 0, 0, 0)]
+    }
+
+
+def test_a_nesting_limit_in_the_unlimited_parser_too_still_gets_our_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(loader, "_UNLIMITED", NestingLimited)
+    assert _outcome(NestingLimited, 32) == (
+        "catalog/t.yaml:1:4: nested deeper than the YAML parser allows "
+        "(the catalog allows 32 levels); flatten the structure",
+        (),
+    )
 
 
 def test_too_many_nodes_are_refused() -> None:
@@ -761,6 +841,8 @@ PARITY = [
     "a: 1\n---\nb: 2\n",
     "a: b\x07\n",
     "a: 0777\n",
+    "[" * 1100 + "]" * 1100,  # beyond libyaml's own nesting limit: both give the builder's answer
+    "[\n" * 1100 + "]" * 1100,
 ]
 
 
@@ -833,9 +915,11 @@ def test_yaml_like_text_never_escapes(text: str) -> None:
 
 
 def test_nesting_deeper_than_the_python_stack_is_fine_when_allowed() -> None:
-    # The builder is iterative: only max_depth limits nesting, never Python's recursion limit.
+    # The builder is iterative: only max_depth limits nesting, never Python's recursion limit,
+    # nor libyaml's own limit of 1,000 levels. (One bracket per line: PyYAML's own scanner is
+    # quadratic in brackets that open on one line.)
     depth = sys.getrecursionlimit() * 2
-    value = load("[" * depth + "]" * depth, max_depth=depth)
+    value = load("[\n" * depth + "]" * depth, max_depth=depth)
     levels = 0
     while isinstance(value, list):
         levels += 1

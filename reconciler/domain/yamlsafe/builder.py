@@ -24,7 +24,7 @@ from yaml.events import (
 
 from reconciler.domain.problems import FieldPath
 from reconciler.domain.yamlsafe.document import PlainData, StringWhere, Where
-from reconciler.domain.yamlsafe.errors import Refused
+from reconciler.domain.yamlsafe.errors import Refused, too_deep
 from reconciler.domain.yamlsafe.scalars import resolve_plain
 
 _ALIAS: Final = (
@@ -147,7 +147,7 @@ class TreeBuilder:
     ) -> None:
         self.count(event)
         if len(self.stack) >= self.max_depth:
-            raise Refused(f"nested deeper than {self.max_depth} levels; flatten the structure")
+            raise Refused(too_deep(self.max_depth))
         collection = mapping if mapping is not None else sequence
         if self.mapping is None:
             path = self.place(event, collection)

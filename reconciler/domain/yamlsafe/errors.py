@@ -49,18 +49,45 @@ class Refused(Exception):
 
 # --- parser errors --------------------------------------------------------------------------
 
+# Hints come from the text at the parser's marks, never from its wording, which differs between
+# libyaml and the pure-Python parser and between their versions.
 _TAB_HINT: Final = "indent with spaces, not tabs"
-_SYNTAX_HINTS: Final = (
-    ("quoted scalar", "close the quote"),
-    ("mapping values are not allowed", "check the indentation, or quote a value containing ': '"),
-    ("did not find expected", "check the brackets, commas and indentation"),
-)
+_QUOTE_HINT: Final = "close the quote"
+_FLOW_HINT: Final = "check the brackets, commas and indentation"
+_COLON_HINT: Final = "check the indentation, or quote a value containing ': '"
 _DEFAULT_HINT: Final = "check the indentation and quoting on this line and the one before"
+
+# libyaml 0.2.6 and later stop at their own nesting limit (1,000 levels) with this problem text;
+# older libyaml and PyYAML's pure-Python parser have no limit.
+_PARSER_NESTING: Final = "maximum nesting depth"
 
 # libyaml's reader refuses everything outside YAML's printable set.
 _NON_PRINTABLE: Final = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
+
+
+def too_deep(max_depth: int) -> str:
+    """The one message for nesting beyond the limit, whoever noticed it first."""
+    return f"nested deeper than {max_depth:,} levels; flatten the structure"
+
+
+def is_parser_nesting_limit(error: yaml.MarkedYAMLError) -> bool:
+    """Whether the parser gave up on nesting depth (its own limit), not on the syntax."""
+    return _PARSER_NESTING in (error.problem or "")
+
+
+def parser_nesting_error(shown: str, error: yaml.MarkedYAMLError, max_depth: int) -> YamlError:
+    """The parser's own nesting limit, in our words, where the parser stopped."""
+    mark = error.problem_mark or error.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    return YamlError(
+        shown,
+        line,
+        column,
+        f"nested deeper than the YAML parser allows (the catalog allows {max_depth:,} levels); "
+        "flatten the structure",
+    )
 
 
 def syntax_error(shown: str, data: bytes, error: yaml.MarkedYAMLError) -> YamlError:
@@ -81,8 +108,21 @@ def _syntax_hint(data: bytes, line: int, column: int, error: yaml.MarkedYAMLErro
     text = lines[line - 1] if line <= len(lines) else ""
     if "\t" in text[: len(text) - len(text.lstrip(" \t")) + 1] or "\t" in text[column - 1 : column]:
         return _TAB_HINT
-    clues = f"{error.problem} {error.context}"
-    return next((hint for clue, hint in _SYNTAX_HINTS if clue in clues), _DEFAULT_HINT)
+    started = _character_at(lines, error.context_mark) if error.problem else ""
+    if started in ("'", '"'):  # a quoted scalar that never ends
+        return _QUOTE_HINT
+    if started in ("[", "{"):  # a flow collection that never closes properly
+        return _FLOW_HINT
+    if _character_at(lines, error.problem_mark) == ":":  # a second ': ' on a line, or misindented
+        return _COLON_HINT
+    return _DEFAULT_HINT
+
+
+def _character_at(lines: list[str], mark: yaml.Mark | None) -> str:
+    """The character at a parser mark (both parsers count columns in characters), or ''."""
+    if mark is None or mark.line >= len(lines):
+        return ""
+    return lines[mark.line][mark.column : mark.column + 1]
 
 
 def reader_error(shown: str, data: bytes, error: yaml.YAMLError) -> YamlError:

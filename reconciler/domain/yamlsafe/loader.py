@@ -23,6 +23,8 @@ from reconciler.domain.yamlsafe.document import (
 from reconciler.domain.yamlsafe.errors import (
     Refused,
     YamlError,
+    is_parser_nesting_limit,
+    parser_nesting_error,
     reader_error,
     syntax_error,
     text_where,
@@ -72,10 +74,13 @@ class _EventSource(Protocol):
 
 _ParserFactory: TypeAlias = Callable[[bytes], _EventSource]
 
+# PyYAML's own parser: iterative, so it has no nesting limit of its own; several times slower.
+_UNLIMITED: _ParserFactory = yaml.SafeLoader
+
 try:
     from yaml._yaml import CParser as _CParser
 except ImportError:  # pragma: no cover - without libyaml: the same events, several times slower
-    _PARSER: _ParserFactory = yaml.SafeLoader
+    _PARSER: _ParserFactory = _UNLIMITED
 else:
     _PARSER = _CParser
 
@@ -90,7 +95,20 @@ def _load(
         line, column = refused.where
         raise YamlError(path, line, column, refused.message, field=refused.field) from None
     except yaml.MarkedYAMLError as error:
-        raise syntax_error(path, data, error) from None
+        if not is_parser_nesting_limit(error):
+            raise syntax_error(path, data, error) from None
+        if parser is not _UNLIMITED:
+            # libyaml (0.2.6 and later) stops at 1,000 levels, and may do so while reading ahead
+            # of the events the builder has seen, before the builder reaches `max_depth`. Parsing
+            # again without that limit gives the same answer as without libyaml: the builder's
+            # refusal at the first level too deep, with its field, or the document when
+            # `max_depth` allows it. Only hostile or generated files get here. PyYAML's parser
+            # reads about 1 MiB in 1.5 s before the builder stops it; with `max_depth` above
+            # 1,000, brackets opened on one line make it quadratic (keep the default of 32).
+            return _load(
+                data, path=path, max_depth=max_depth, max_nodes=max_nodes, parser=_UNLIMITED
+            )
+        raise parser_nesting_error(path, error, max_depth) from None
     except yaml.YAMLError as error:  # the reader's complaint about a character
         raise reader_error(path, data, error) from None
     positions = OnDemand(builder.positions, to_position)

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from reconciler import __version__
 from reconciler.cli.context import Options
-from reconciler.errors import ExitCode, IpassError
+from reconciler.domain.problems import ProblemsFound
+from reconciler.domain.text import printable
+from reconciler.errors import ExitCode, IpassError, os_refusal
 
 # Subcommands are imported only when used, so `ipass validate` never pays for the HTTP stack.
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -25,6 +30,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "state": ("reconciler.cli.state", "state"),
     "keys": ("reconciler.cli.keys", "keys"),
     "sandbox": ("reconciler.cli.sandbox", "sandbox"),
+    "doctor": ("reconciler.cli.doctor", "doctor"),
 }
 
 
@@ -54,7 +60,7 @@ class LazyGroup(click.Group):
     show_default=True,
     help="The project: the folder holding ipass.toml and catalog/.",
 )
-@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
+@click.option("--debug", is_flag=True, help="Also print the traceback of a bug in ipass on stderr.")
 @click.version_option(__version__, prog_name="ipass")
 @click.pass_context
 def cli(ctx: click.Context, project_dir: Path, debug: bool) -> None:
@@ -74,16 +80,14 @@ def cli(ctx: click.Context, project_dir: Path, debug: bool) -> None:
       4  AlipayHK rejected a request
       5  outcome unknown: reconcile before retrying
       6  credentials or key problem
+      70  a bug in ipass (details in .ipass/crash/)
       130 interrupted
     """
     ctx.obj = Options(project_dir=project_dir, debug=debug)
 
 
-def _report(error: IpassError) -> int:
-    click.echo(f"error: {error.message}", err=True)
-    if error.hint:
-        click.echo(f"hint: {error.hint}", err=True)
-    return int(error.exit_code)
+CRASH_FOLDER = (".ipass", "crash")
+_SUMMARY_LIMIT = 500
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,33 +95,219 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     # ipass uses no pydantic plugins; looking for them scans every installed package (~15 ms).
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    try:
-        result = cli.main(args=args, prog_name="ipass", standalone_mode=False)
-    except BaseException as error:  # noqa: BLE001 - the one boundary: nothing escapes raw
-        return _exit_code_for(error, debug="--debug" in args)
+    with _warnings_to_stderr():
+        try:
+            result = cli.main(args=args, prog_name="ipass", standalone_mode=False)
+        except BaseException as error:  # noqa: BLE001 - the one boundary: nothing escapes raw
+            return _exit_code_for(error, args)
     return int(result) if isinstance(result, int) else int(ExitCode.OK)
 
 
-def _exit_code_for(error: BaseException, *, debug: bool) -> int:  # noqa: PLR0911 - one arm per row of the exit-code table
+def _exit_code_for(error: BaseException, args: Sequence[str]) -> int:  # noqa: PLR0911 - one arm per row of the exit-code table
     match error:
         case IpassError():
-            return _report(error)
+            return _report(_message_lines(error), error.hint, error.exit_code)
         case click.exceptions.Abort() | KeyboardInterrupt():
             click.echo("interrupted", err=True)
             return int(ExitCode.INTERRUPTED)
         case click.exceptions.Exit():
             return error.exit_code
         case click.ClickException():
-            error.show()
+            _show_click_error(error)
             return int(ExitCode.INVALID_INPUT)
         case BrokenPipeError():
             return int(ExitCode.OK)
         case SystemExit():
             return error.code if isinstance(error.code, int) else int(ExitCode.INVALID_INPUT)
-        case Exception():
-            if debug:
-                traceback.print_exception(error)
-            click.echo(f"error: internal error ({type(error).__name__}): {error}", err=True)
-            click.echo("hint: this is a bug in ipass; rerun with --debug and report it", err=True)
-            return int(ExitCode.INVALID_INPUT)
-    raise error
+        case OSError() if (refusal := os_refusal(error)) is not None:
+            where = "" if error.filename is None else f"{os.fsdecode(error.filename)}: "
+            return _report([where + refusal.reason], refusal.hint, ExitCode.INVALID_INPUT)
+    return _report_bug(error, args)
+
+
+def _report(lines: Sequence[str], hint: str | None, code: ExitCode) -> int:
+    """`error: <first line>`, the other lines, `hint: ...`: each line escaped on its own."""
+    for number, line in enumerate(lines):
+        click.echo(("" if number else "error: ") + printable(line), err=True)
+    if hint:
+        click.echo(f"hint: {printable(hint)}", err=True)
+    return int(code)
+
+
+def _message_lines(error: IpassError) -> list[str]:
+    """A message is one line, whatever line breaks its text holds; a list of located problems
+    is one line per problem, then the count."""
+    if isinstance(error, ProblemsFound):
+        return [*(str(problem) for problem in error.problems), error.message.rsplit("\n", 1)[-1]]
+    return [error.message]
+
+
+def _show_click_error(error: click.ClickException) -> None:
+    """Click's own report (usage, then `Error: ...`), with the message escaped: it quotes what
+    was typed, and that may come from anywhere."""
+    if isinstance(error, click.UsageError) and error.ctx is not None:
+        click.echo(error.ctx.get_usage(), err=True)
+        click.echo(f"Try '{printable(error.ctx.command_path)} --help' for help.\n", err=True)
+    click.echo(f"Error: {printable(error.format_message())}", err=True)
+
+
+# -- warnings ------------------------------------------------------------------------------------
+
+
+class _WarningPrinter(logging.Handler):
+    """Each distinct record of the `ipass` logger, once, as `warning: <escaped message>`."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._shown: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = printable(record.getMessage())
+        except Exception:  # noqa: BLE001 - a broken log call is reported by logging, not raised
+            self.handleError(record)
+            return
+        if text in self._shown:  # the same key loaded twice (sandbox start, then the client)
+            return
+        self._shown.add(text)
+        click.echo(f"{'error' if record.levelno >= logging.ERROR else 'warning'}: {text}", err=True)
+
+
+@contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    """While a command runs, what the layers below log to `ipass` reaches the user on stderr."""
+    logger = logging.getLogger("ipass")
+    handler = _WarningPrinter()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+# -- bugs ----------------------------------------------------------------------------------------
+
+
+def _report_bug(error: BaseException, args: Sequence[str]) -> int:
+    """Exit 70 with a short message; the traceback goes to a new crash file (and with --debug to
+    stderr). A crash file that cannot be written is said in one line; the exit stays 70."""
+    context = _innermost_context(error)
+    options = _options_of(context, args)
+    details = _traceback_text(error)
+    if options.debug:
+        click.echo(details, err=True, nl=False)
+    click.echo(f"error: this is a bug in ipass ({_summary(error)})", err=True)
+    saved, failure = _save_crash_report(options.project_dir, _command_names(context), details)
+    if saved is not None:
+        click.echo(
+            f"hint: please report it with the crash file {printable(str(saved))} "
+            "(traceback and versions; no option values, environment or keys)",
+            err=True,
+        )
+    else:
+        then = "the traceback is above" if options.debug else "rerun with --debug to see it"
+        click.echo(
+            f"hint: could not write a crash file ({printable(failure)}); {then}; please report it",
+            err=True,
+        )
+    return int(ExitCode.BUG)
+
+
+def _innermost_context(error: BaseException) -> click.Context | None:
+    """The deepest click context among the frames the error came through: the command that ran.
+
+    Only the context object is taken from a frame (it knows the command names and the parsed
+    top-level options); no variable of any frame is written anywhere.
+    """
+    found: click.Context | None = None
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        for name in ("self", "ctx", "sub_ctx"):  # click's own frames; the last is the deepest
+            value = frame.f_locals.get(name)
+            if isinstance(value, click.Context):
+                found = value
+    return found
+
+
+def _options_of(context: click.Context | None, args: Sequence[str]) -> Options:
+    """The group's parsed options; if it never got that far, a guess from the raw arguments."""
+    if context is not None:
+        found = context.find_object(Options)
+        if found is not None:
+            return found
+        params = context.find_root().params
+        project_dir, debug = params.get("project_dir"), params.get("debug")
+        if isinstance(project_dir, Path) and isinstance(debug, bool):
+            return Options(project_dir=project_dir, debug=debug)
+    return Options(project_dir=Path(), debug="--debug" in args)
+
+
+def _command_names(context: click.Context | None) -> list[str]:
+    """`["state", "resolve"]`: names of our own commands, never a typed argument or option."""
+    names = []
+    while context is not None and context.parent is not None:
+        names.append(context.command.name or "?")
+        context = context.parent
+    return names[::-1]
+
+
+def _traceback_text(error: BaseException) -> str:
+    """The traceback, as `traceback.format_exception` writes it (no local variables)."""
+    return "".join(_traceback_parts(traceback.TracebackException.from_exception(error)))
+
+
+def _traceback_parts(exc: traceback.TracebackException) -> Iterator[str]:
+    """Chained exceptions first; each message escaped as a whole, so a line break in it (it may
+    quote catalog text) cannot start a line of its own, such as `::error::`."""
+    if exc.__cause__ is not None:
+        yield from _traceback_parts(exc.__cause__)
+        yield "\nThe above exception was the direct cause of the following exception:\n\n"
+    elif exc.__context__ is not None and not exc.__suppress_context__:
+        yield from _traceback_parts(exc.__context__)
+        yield "\nDuring handling of the above exception, another exception occurred:\n\n"
+    if exc.stack:
+        yield "Traceback (most recent call last):\n"
+        for frame in exc.stack.format():
+            yield "".join(printable(line) + "\n" for line in frame.splitlines())
+    for part in exc.format_exception_only():
+        yield printable(part.rstrip("\n")) + "\n"
+
+
+def _summary(error: BaseException) -> str:
+    text = printable("".join(traceback.format_exception_only(error)).strip())
+    return text if len(text) <= _SUMMARY_LIMIT else text[: _SUMMARY_LIMIT - 1] + "…"
+
+
+def _crash_report(commands: Sequence[str], details: str) -> str:
+    import platform
+
+    return "\n".join(
+        [
+            "ipass crash report: a bug in ipass. Please attach this file to the bug report.",
+            "It holds no option values, no environment variables and no key material.",
+            "",
+            f"ipass: {__version__}",
+            f"python: {platform.python_implementation()} {platform.python_version()}",
+            f"platform: {platform.platform()}",
+            f"command: {' '.join(['ipass', *commands])}",
+            f"time: {datetime.now(UTC).isoformat(timespec='seconds')}",
+            "",
+            details,
+        ]
+    )
+
+
+def _save_crash_report(
+    project_dir: Path, commands: Sequence[str], details: str
+) -> tuple[Path | None, str]:
+    """A new file `.ipass/crash/crash-<UTC time>-<pid>.txt` (mode 0600) in the project, or why
+    there is none."""
+    from reconciler.adapters.files import create_private_file
+
+    stem = f"crash-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}"
+    try:
+        data = _crash_report(commands, details).encode("utf-8", "backslashreplace")
+        return create_private_file(project_dir, CRASH_FOLDER, stem, ".txt", data), ""
+    except IpassError as failure:
+        return None, failure.message
+    except Exception as failure:  # noqa: BLE001 - failing to save a report must not hide the bug
+        return None, f"{type(failure).__name__}: {failure}"

@@ -28,11 +28,10 @@ def generate_merchant_keys(out_dir: Path) -> KeyPairFiles:
 
 @dataclass(frozen=True)
 class SigningCredentials:
-    """What `ClientConfig` needs from the keys, plus warnings for the user."""
+    """What `ClientConfig` needs from the keys (warnings went to the `ipass` logger)."""
 
     signer: Signer
     platform_public_key: rsa.RSAPublicKey
-    warnings: tuple[str, ...]
 
 
 def load_signing_credentials(
@@ -61,5 +60,4 @@ def load_signing_credentials(
     return SigningCredentials(
         signer=make_signer(merchant.key, algorithm),
         platform_public_key=platform.key,
-        warnings=merchant.warnings + platform.warnings,
     )

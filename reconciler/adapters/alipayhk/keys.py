@@ -8,13 +8,16 @@
 
 Every failure is a `CredentialsError` whose message names the *source* (a path or a variable
 name) and never the content. Errors are raised outside ``except`` blocks, so no exception that
-saw key bytes or a passphrase is kept as ``__context__``.
+saw key bytes or a passphrase is kept as ``__context__``. Warnings (a private key file others
+may read, a passphrase given for a plain key) go to the ``ipass`` logger and name the source
+only, like the errors.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import stat
 from collections.abc import Callable, Mapping
@@ -49,6 +52,7 @@ _KEY_HINT = (
 )
 
 K = TypeVar("K")
+log = logging.getLogger("ipass.keys")
 SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
@@ -81,13 +85,12 @@ class KeySource:
 
 @dataclass(frozen=True)
 class Loaded(Generic[K]):
-    """A loaded key and the warnings the caller should show (loose permissions, ...)."""
+    """A loaded key, wrapped so that its repr names the type of key and never shows it."""
 
     key: K
-    warnings: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
-        return f"Loaded(<{type(self.key).__name__}>, warnings={self.warnings!r})"
+        return f"Loaded(<{type(self.key).__name__}>)"
 
 
 def is_ci(environ: Mapping[str, str]) -> bool:
@@ -104,17 +107,16 @@ def load_private_key(
 ) -> Loaded[SigningKey]:
     """Load and check the signing key for `algorithm` (RSA256: RSA >= 2048; ECC224: secp224r1)."""
     env = os.environ if environ is None else environ
-    warnings: list[str] = []
-    data = _read_source(source, role, env, private=True, warnings=warnings)
+    data = _read_source(source, role, env, private=True)
     secret = passphrase.encode() if isinstance(passphrase, str) else passphrase
-    key, failure = _deserialize_private(data, secret, warnings)
+    key, failure = _deserialize_private(data, secret, f"{role} from {source}")
     del data, secret
     if key is None:
         raise CredentialsError(f"{role} from {source}: {failure}", hint=_KEY_HINT)
     problem = _check_signing_key(key, algorithm)
     if problem or not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise CredentialsError(f"{role} from {source}: {problem}", hint=_KEY_HINT)
-    return Loaded(key, tuple(warnings))
+    return Loaded(key)
 
 
 def load_public_key(
@@ -125,8 +127,7 @@ def load_public_key(
 ) -> Loaded[rsa.RSAPublicKey]:
     """Load an RSA (>= 2048-bit) public key: PEM, or the console's one-line base64 DER."""
     env = os.environ if environ is None else environ
-    warnings: list[str] = []
-    data = _read_source(source, role, env, private=False, warnings=warnings)
+    data = _read_source(source, role, env, private=False)
     if b"PRIVATE KEY" in data:
         raise CredentialsError(
             f"{role} from {source}: holds a private key; give the public key instead",
@@ -145,7 +146,7 @@ def load_public_key(
         raise CredentialsError(
             f"{role} from {source}: RSA key of {key.key_size} bits; at least {MIN_RSA_BITS} needed"
         )
-    return Loaded(key, tuple(warnings))
+    return Loaded(key)
 
 
 def make_signer(key: SigningKey, algorithm: str = RSA256) -> Signer:
@@ -163,7 +164,6 @@ def _read_source(
     environ: Mapping[str, str],
     *,
     private: bool,
-    warnings: list[str],
 ) -> bytes:
     if source.env_var is not None:
         text = environ.get(source.env_var)
@@ -178,12 +178,10 @@ def _read_source(
             text = text.replace("\\n", "\n")  # CI secret stores often flatten newlines
         return text.encode("utf-8", "replace")
     path = source.path if source.path is not None else Path()
-    return _read_file(path, role, environ, private=private, warnings=warnings)
+    return _read_file(path, role, environ, private=private)
 
 
-def _read_file(
-    path: Path, role: str, environ: Mapping[str, str], *, private: bool, warnings: list[str]
-) -> bytes:
+def _read_file(path: Path, role: str, environ: Mapping[str, str], *, private: bool) -> bytes:
     failure = ""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -209,7 +207,7 @@ def _read_file(
                 raise CredentialsError(
                     f"{message}; refused because CI=true", hint=f"chmod 600 {path}"
                 )
-            warnings.append(f"{message}; run: chmod 600 {path}")
+            log.warning("%s; run: chmod 600 %s", message, path)
         data = handle.read(MAX_KEY_BYTES + 1)
     if len(data) > MAX_KEY_BYTES:
         raise CredentialsError(f"{role}: file {path} is larger than {MAX_KEY_BYTES} bytes")
@@ -227,7 +225,7 @@ def _deserialize(data: bytes, pem: Callable[[bytes], K], der: Callable[[bytes], 
 
 
 def _deserialize_private(
-    data: bytes, passphrase: bytes | None, warnings: list[str]
+    data: bytes, passphrase: bytes | None, what: str
 ) -> tuple[PrivateKeyTypes | None, str]:
     encrypted = False
 
@@ -242,7 +240,7 @@ def _deserialize_private(
         "/ 'BEGIN ENCRYPTED PRIVATE KEY', or one-line base64 PKCS#8 DER)"
     )
     try:
-        return load(None), _passphrase_ignored(passphrase, warnings)
+        return load(None), _passphrase_ignored(passphrase, what)
     except TypeError:  # cryptography: "Password was not given but private key is encrypted"
         encrypted = True
     except (ValueError, UnsupportedAlgorithm, binascii.Error):
@@ -258,9 +256,9 @@ def _deserialize_private(
     return None, "wrong passphrase (or the encrypted key is damaged)"
 
 
-def _passphrase_ignored(passphrase: bytes | None, warnings: list[str]) -> str:
+def _passphrase_ignored(passphrase: bytes | None, what: str) -> str:
     if passphrase:
-        warnings.append("a passphrase was given but the private key is not encrypted; ignored it")
+        log.warning("%s: a passphrase was given but the key is not encrypted; ignored it", what)
     return ""
 
 
@@ -318,7 +316,7 @@ def write_new_key_pair(out_dir: Path, *, bits: int = 2048) -> KeyPairFiles:
     try:
         out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
-        raise InvalidInput(f"cannot create folder {out_dir}: {exc.strerror}") from None
+        raise InvalidInput.refused(out_dir, "create the folder", exc) from None
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -345,15 +343,19 @@ def _write_exclusive(path: Path, data: bytes, mode: int) -> None:
     except FileExistsError:
         raise InvalidInput(f"{path} already exists; refusing to overwrite a key") from None
     except OSError as exc:
-        raise InvalidInput(f"cannot create {path}: {exc.strerror}") from None
+        raise InvalidInput.refused(path, "create", exc) from None
     try:
-        os.fchmod(fd, mode)  # the umask may only have narrowed it; make it exact
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        try:
+            os.fchmod(fd, mode)  # the umask may only have narrowed it; make it exact
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:  # disk full, quota, I/O error: leave no half-written key behind
+        path.unlink(missing_ok=True)
+        raise InvalidInput.refused(path, "write", exc) from None
 
 
 def _fsync_dir(path: Path) -> None:

@@ -203,7 +203,13 @@ def load_project(root: Path) -> Project:
     try:
         config = ProjectConfig.model_validate(raw)
     except ValidationError as error:
-        raise ProblemsFound([_pydantic_problem(where, text, e) for e in error.errors()]) from None
+        details = error.errors()
+        problems = [_pydantic_problem(where, text, e) for e in details]
+        problems += [
+            _problem(where, text, ("environments", name, setting), message)
+            for name, setting, message in _problems_beside(raw, details)
+        ]
+        raise ProblemsFound(problems) from None
     problems = [
         _problem(where, text, ("environments", name, setting), message)
         for name, env in config.environments.items()
@@ -254,6 +260,52 @@ def _problems(name: str, env: EnvironmentConfig) -> list[tuple[str, str]]:
     found = _endpoint_problems(effective.endpoint)
     found += _credentials_problems(env)
     return found
+
+
+def _problems_beside(
+    raw: dict[str, object], details: list[ErrorDetails]
+) -> list[tuple[str, str, str]]:
+    """What environments with an invalid or unknown setting also lack, as (name, setting, message).
+
+    So a misspelt setting does not hide a missing one until the next run. A setting that is
+    itself reported (invalid, or the "did you mean" of an unknown one) is not reported again.
+    """
+    tables = raw.get("environments")
+    if not isinstance(tables, dict):
+        return []
+    reported: set[tuple[str, str]] = set()
+    for item in details:
+        loc = item["loc"]
+        if len(loc) == 3 and loc[0] == "environments":
+            name, setting = str(loc[1]), str(loc[2])
+            reported.add((name, setting))
+            if item["type"] == "extra_forbidden":
+                reported.update(
+                    (name, guess) for guess in difflib.get_close_matches(setting, SETTINGS, n=1)
+                )
+    found: list[tuple[str, str, str]] = []
+    for name, table in tables.items():
+        if not isinstance(table, dict) or (name, "[key]") in reported:
+            continue
+        kept = {k: v for k, v in table.items() if k in SETTINGS and (name, k) not in reported}
+        try:
+            env = EnvironmentConfig.model_validate(kept)
+        except ValidationError:
+            continue
+        found += [
+            (name, setting, message)
+            for setting, message in _problems(name, env)
+            if not any((name, other) in reported for other in _same_setting(setting))
+        ]
+    return found
+
+
+def _same_setting(setting: str) -> tuple[str, ...]:
+    """A key is one setting given either way: `private_key_file` or `private_key_env`."""
+    for prefix in ("private_key", "platform_public_key"):
+        if setting in (f"{prefix}_file", f"{prefix}_env"):
+            return (f"{prefix}_file", f"{prefix}_env")
+    return (setting,)
 
 
 def _credentials_problems(env: EnvironmentConfig) -> list[tuple[str, str]]:
@@ -323,12 +375,23 @@ def _pydantic_problem(where: str, text: str, details: ErrorDetails) -> Problem:
     message = details["msg"]
     if details["type"] == "extra_forbidden":
         message = _unknown_setting(loc)
-    elif details["type"] == "string_pattern_mismatch" and loc and loc[-1] == "environments":
-        message = "environment names are lower-case letters, digits, - and _"
+    elif details["type"] == "string_pattern_mismatch" and _names_environment(loc):
+        # pydantic locates a bad table name as ("environments", NAME, "[key]").
+        loc = tuple(part for part in loc if part != "[key]")
+        message = (
+            "environment names are 1 to 32 lower-case letters, digits, - and _, "
+            "starting with a letter"
+        )
     elif details["type"] == "string_pattern_mismatch" and str(loc[-1]).endswith("_env"):
         # Never repeat the value: it may be a key pasted where a variable's name belongs.
         message = "must be the NAME of an environment variable (letters, digits, _), not a value"
     return _problem(where, text, loc, message)
+
+
+def _names_environment(loc: tuple[int | str, ...]) -> bool:
+    return loc == ("default_environment",) or (
+        len(loc) == 3 and loc[0] == "environments" and loc[2] == "[key]"
+    )
 
 
 def _unknown_setting(loc: tuple[int | str, ...]) -> str:
@@ -348,7 +411,9 @@ def _line_of(text: str, loc: tuple[int | str, ...]) -> int:
     table_line = 1
     if len(loc) >= 2 and loc[0] == "environments":
         header = re.search(
-            rf"^\s*\[\s*environments\s*\.\s*\"?{re.escape(str(loc[1]))}\"?\s*\]",
+            # [ \t]*, not \s*: from the start of a blank line, \s* would run on into the header
+            # and locate the whole table on the blank line above it.
+            rf"^[ \t]*\[\s*environments\s*\.\s*\"?{re.escape(str(loc[1]))}\"?\s*\]",
             text,
             re.MULTILINE,
         )

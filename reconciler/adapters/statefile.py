@@ -20,7 +20,7 @@ from reconciler.adapters.files import fsync_dir, remove_stale_temp_files, write_
 from reconciler.adapters.statekeys import journal_path_for
 from reconciler.domain.events import EventLine, StateEvent, replay
 from reconciler.domain.state import State, new_state, parse_state, state_text
-from reconciler.errors import ConflictError, InvalidInput
+from reconciler.errors import ConflictError, InvalidInput, StorageError
 
 
 @dataclass
@@ -92,13 +92,19 @@ class StateStore:
         return events
 
     def append(self, event: StateEvent, *, durable: bool) -> None:
-        """Append one event; `durable` fsyncs it (and every line before it) to disk."""
-        handle = self._open_journal()
+        """Append one event; `durable` fsyncs it (and every line before it) to disk.
+
+        A failed write raises `StorageError` (exit 3); apply then sends nothing for this event.
+        """
         line = EventLine(event=event).model_dump_json().encode("utf-8") + b"\n"
-        handle.write(line)
-        handle.flush()
-        if durable:
-            os.fsync(handle.fileno())
+        try:
+            handle = self._open_journal()
+            handle.write(line)
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+        except OSError as error:
+            raise StorageError.refused(self.journal_path, "write the journal", error) from None
 
     def _open_journal(self) -> IO[bytes]:
         if self._journal is None:
@@ -106,7 +112,9 @@ class StateStore:
             created = not self.journal_path.exists()
             if not created:
                 self._drop_torn_tail()
-            self._journal = self.journal_path.open("ab")
+            # Never through a symbolic link: the journal is ours, beside the state file.
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            self._journal = os.fdopen(os.open(self.journal_path, flags, 0o644), "ab")
             if created:
                 fsync_dir(self.path.parent)
         return self._journal

@@ -31,8 +31,10 @@ def validate(environment: str | None) -> int:
 
     target = resolve_target(environment)
     result = load_catalog(target, published=published_keys(target))
+    from reconciler.domain.text import printable
+
     for problem in result.problems:
-        click.echo(str(problem))
+        click.echo(printable(str(problem)))
     if result.problems:
         count = len(result.problems)
         click.echo(f"{count} problem{'s' if count != 1 else ''} found")

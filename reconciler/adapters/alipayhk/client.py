@@ -62,6 +62,7 @@ from reconciler.adapters.alipayhk.signing import (
     RsaSha256Signer,
     SignatureError,
     Signer,
+    parse_timestamp,
     verify_response,
 )
 from reconciler.adapters.alipayhk.transport import (
@@ -77,7 +78,7 @@ from reconciler.domain.contract.endpoints import CREATE_PASS_PATH, CREATE_TEMPLA
 from reconciler.domain.contract.envelope import PassCreatedBody, ResultBody, TemplateCreatedBody
 from reconciler.errors import InvalidInput
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ipass." + __name__.rsplit(".", 1)[-1])
 
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
 _LOOPBACK_NAMES = frozenset({"localhost"})
@@ -152,6 +153,28 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class ServerTime:
+    """A response's `Response-Time` and this machine's clock when the response arrived.
+
+    Taken before the response is verified: when verification failed, the time is only what the
+    other side claims. `allowed` is the skew beyond which this client refuses a response.
+    """
+
+    response_time: datetime
+    received_at: datetime
+    allowed: timedelta
+
+    @property
+    def skew(self) -> timedelta:
+        """How far the server's clock is ahead of this machine's (negative: behind)."""
+        return self.response_time - self.received_at
+
+    @property
+    def within_allowed(self) -> bool:
+        return abs(self.skew) <= self.allowed
+
+
 class AlipayClient:
     """Signed, verified, bounded calls to createTemplate and createPass.
 
@@ -182,6 +205,12 @@ class AlipayClient:
         )
         signer = config.signer
         self._decrypt_key = signer.private_key if isinstance(signer, RsaSha256Signer) else None
+        self._last_server_time: ServerTime | None = None
+
+    @property
+    def last_server_time(self) -> ServerTime | None:
+        """The `Response-Time` of the latest response received (None: none yet, or unreadable)."""
+        return self._last_server_time
 
     def create_template(self, body: bytes, *, request_id: str) -> TemplateCreated:
         context = CallContext("createTemplate", IdempotencyKey("requestId", request_id))
@@ -240,10 +269,21 @@ class AlipayClient:
                 not_sent += 1
                 self._wait_or_give_up(exc, not_sent, timeouts)
                 continue
+            self._last_server_time = self._server_time(raw)
             if raw.status != 429:
                 return self._interpret(raw, context, model)
             rate_limited += 1
             self._wait_or_raise_rate_limited(raw, rate_limited, timeouts, context)
+
+    def _server_time(self, raw: RawResponse) -> ServerTime | None:
+        header = raw.headers.get("Response-Time")
+        if not header:
+            return None
+        try:
+            response_time = parse_timestamp(header)
+        except SignatureError:
+            return None
+        return ServerTime(response_time, self._clock(), self._config.response_time_window)
 
     def _wait_or_give_up(self, exc: NotSent, attempts: int, timeouts: Timeouts) -> None:
         """Back off before repeating a request that never left, or raise the final `NotSent`."""

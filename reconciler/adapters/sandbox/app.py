@@ -44,7 +44,7 @@ from reconciler.domain.contract.endpoints import CREATE_PASS_PATH, CREATE_TEMPLA
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ipass." + __name__.rsplit(".", 1)[-1])
 
 ADMIN_FAULTS_PATH: Final = "/__sandbox/faults"
 ADMIN_HEALTH_PATH: Final = "/__sandbox/health"

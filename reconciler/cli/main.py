@@ -30,6 +30,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "state": ("reconciler.cli.state", "state"),
     "keys": ("reconciler.cli.keys", "keys"),
     "sandbox": ("reconciler.cli.sandbox", "sandbox"),
+    "doctor": ("reconciler.cli.doctor", "doctor"),
 }
 
 

@@ -277,13 +277,16 @@ def test_bad_config_is_located(tmp_path: Path, capsys: pytest.CaptureFixture[str
     run = run_cli(capsys, "-C", str(tmp_path), "validate")
     assert run.code == 1
     assert run.err.startswith("error: ")
-    assert f"{tmp_path / 'ipass.toml'}:2:1: state_dir: unknown setting; did you mean 'state'?" in run.err
+    assert (
+        f"{tmp_path / 'ipass.toml'}:2:1: state_dir: unknown setting; did you mean 'state'?"
+        in run.err
+    )
 
 
 def test_usage_errors_exit_1_not_2(capsys: pytest.CaptureFixture[str]) -> None:
     run = run_cli(capsys, "validate", "--bogus")
     assert run.code == 1
-    assert "No such option '--bogus'" in run.err
+    assert "--bogus" in run.err  # click's own sentence around it
 
 
 def test_validate_keeps_the_http_stack_out(tmp_path: Path) -> None:

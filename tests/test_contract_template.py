@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
 from reconciler.domain.contract.codes import MESSAGES, ResultCode, ResultStatus, status_of
@@ -147,8 +148,10 @@ def test_request_adds_request_id_and_merchant_id() -> None:
 def test_models_are_frozen() -> None:
     value = content(COUPON).value
     assert value is not None
-    with pytest.raises(ValueError, match="frozen"):
+    with pytest.raises(ValidationError) as caught:
         value.stock = 5  # type: ignore[misc]  # the point: mypy and pydantic both refuse it
+    assert [error["type"] for error in caught.value.errors()] == ["frozen_instance"]
+    assert value.stock == 1000
 
 
 # --- one test per rule -------------------------------------------------------------------------

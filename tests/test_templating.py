@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from types import FrameType
+from typing import NamedTuple
 
 import pytest
 from jinja2 import StrictUndefined
@@ -69,6 +70,30 @@ def problem_of(
 def undefined(name: str, suggestion: str | None = None) -> str:
     tail = f"; did you mean '{suggestion}'?" if suggestion else ""
     return f"'{name}' {UNDEFINED_FIX}{tail}"
+
+
+class Unsafe(NamedTuple):
+    """The sandbox refused an attribute: our prefix, then Jinja's own sentence, which names it."""
+
+    attribute: str
+
+
+class Theirs(NamedTuple):
+    """A refusal worded by Jinja alone: one line that mentions `mentions`, nothing more pinned."""
+
+    mentions: str = ""
+
+
+def assert_message(message: str, expected: str | Unsafe | Theirs) -> None:
+    if isinstance(expected, Unsafe):
+        assert message.startswith("not allowed in catalog values: "), message
+        assert expected.attribute in message.removeprefix("not allowed in catalog values: ")
+    elif isinstance(expected, Theirs):
+        assert message.strip(), message
+        assert "\n" not in message
+        assert expected.mentions in message
+    else:
+        assert message == expected
 
 
 # -- happy paths -------------------------------------------------------------------------------
@@ -278,57 +303,50 @@ def test_include_import_and_extends_are_refused(
 # -- sandbox escapes ---------------------------------------------------------------------------
 
 
-def unsafe(attribute: str, owner: str) -> str:
-    return (
-        f"not allowed in catalog values: access to attribute '{attribute}' of '{owner}' object"
-        " is unsafe."
-    )
-
-
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", unsafe("__class__", "str")),
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", Unsafe("__class__")),
         ("{{ cycler.__init__.__globals__ }}", undefined("cycler")),
-        ("{{ ''|attr('__class__') }}", unsafe("__class__", "str")),
-        ("{{ '{0.__class__}'.format(1) }}", unsafe("__class__", "int")),
-        ("{{ '{0.__globals__}'.format(range) }}", unsafe("__globals__", "function")),
-        ("{{ '{x.__class__}'.format_map({'x': 1}) }}", unsafe("__class__", "int")),
-        ("{{ '%s' % ''.__class__ }}", unsafe("__class__", "str")),
-        ("{{ '%s'|format(''.__class__) }}", unsafe("__class__", "str")),
+        ("{{ ''|attr('__class__') }}", Unsafe("__class__")),
+        ("{{ '{0.__class__}'.format(1) }}", Unsafe("__class__")),
+        ("{{ '{0.__globals__}'.format(range) }}", Unsafe("__globals__")),
+        ("{{ '{x.__class__}'.format_map({'x': 1}) }}", Unsafe("__class__")),
+        ("{{ '%s' % ''.__class__ }}", Unsafe("__class__")),
+        ("{{ '%s'|format(''.__class__) }}", Unsafe("__class__")),
         ("{{ self._TemplateReference__context }}", undefined("self")),
-        ("{{ range.__globals__ }}", unsafe("__globals__", "function")),
-        ("{{ money.__call__ }}", unsafe("__call__", "Macro")),
-        ("{{ money._environment }}", unsafe("_environment", "Macro")),
-        ("{{ '\t'.expandtabs(9) }}", unsafe("expandtabs", "str")),
-        ("{{ 'a'.translate({}) }}", unsafe("translate", "str")),
-        ("{{ 'a'.encode() }}", unsafe("encode", "str")),
-        ("{{ ('\t'|safe).expandtabs(10**9) }}", unsafe("expandtabs", "Markup")),
+        ("{{ range.__globals__ }}", Unsafe("__globals__")),
+        ("{{ money.__call__ }}", Unsafe("__call__")),
+        ("{{ money._environment }}", Unsafe("_environment")),
+        ("{{ '\t'.expandtabs(9) }}", Unsafe("expandtabs")),
+        ("{{ 'a'.translate({}) }}", Unsafe("translate")),
+        ("{{ 'a'.encode() }}", Unsafe("encode")),
+        ("{{ ('\t'|safe).expandtabs(10**9) }}", Unsafe("expandtabs")),
     ],
 )
-def test_sandbox_escape_probes_fail(renderer: Renderer, source: str, message: str) -> None:
-    assert problem_of(renderer, source).message == message
+def test_sandbox_escape_probes_fail(renderer: Renderer, source: str, message: str | Unsafe) -> None:
+    assert_message(problem_of(renderer, source).message, message)
 
 
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("{% set x = [1] %}{{ x.append(2) }}", unsafe("append", "list")),
-        ("{{ items.append('tea') }}", unsafe("append", "list")),
-        ("{{ items.sort() }}", unsafe("sort", "list")),
-        ("{{ items.pop() }}", unsafe("pop", "list")),
-        ("{{ item.update({'price': 0}) }}", unsafe("update", "dict")),
-        ("{{ item.setdefault('x', 1) }}", unsafe("setdefault", "dict")),
-        ("{{ item.clear() }}", unsafe("clear", "dict")),
-        ("{% set item.price = 0 %}", "cannot assign attribute on non-namespace object"),
+        ("{% set x = [1] %}{{ x.append(2) }}", Unsafe("append")),
+        ("{{ items.append('tea') }}", Unsafe("append")),
+        ("{{ items.sort() }}", Unsafe("sort")),
+        ("{{ items.pop() }}", Unsafe("pop")),
+        ("{{ item.update({'price': 0}) }}", Unsafe("update")),
+        ("{{ item.setdefault('x', 1) }}", Unsafe("setdefault")),
+        ("{{ item.clear() }}", Unsafe("clear")),
+        ("{% set item.price = 0 %}", Theirs()),
     ],
 )
-def test_lists_and_dicts_cannot_be_mutated(source: str, message: str) -> None:
+def test_lists_and_dicts_cannot_be_mutated(source: str, message: Unsafe | Theirs) -> None:
     items: list[PlainData] = ["latte", "mocha"]
     item: dict[str, PlainData] = {"price": 5}
     with pytest.raises(TemplateProblem) as caught:
         Renderer().render(source, {"items": items, "item": item})
-    assert caught.value.message == message
+    assert_message(caught.value.message, message)
     assert (items, item) == (["latte", "mocha"], {"price": 5})
 
 
@@ -585,7 +603,8 @@ def test_undefined_on_a_later_line(renderer: Renderer) -> None:
 
 def test_undefined_attribute_suggests_a_key(renderer: Renderer) -> None:
     found = problem_of(renderer, "{{ item.pricee }}")
-    assert found.message == "'dict object' has no attribute 'pricee'; did you mean 'price'?"
+    assert "pricee" in found.message  # in Jinja's own sentence
+    assert found.message.endswith("; did you mean 'price'?")  # ours
     assert (found.line, found.column) == (1, 9)
 
 
@@ -595,29 +614,22 @@ def test_undefined_in_an_expression_value(renderer: Renderer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("source", "message", "line", "column"),
+    ("source", "line", "column"),
     [
-        ("{{ price }", "unexpected '}'", 1, 1),
-        ("ok\n{{ a }} {{ b + }}", "unexpected 'end of print statement'", 2, 9),
-        (
-            "{% for x in %}{{ x }}{% endfor %}",
-            "Expected an expression, got 'end of statement block'",
-            1,
-            1,
-        ),
-        ("{{ a }}{% foo %}", "Encountered unknown tag 'foo'.", 1, 8),
-        ("one\ntwo {% if a %}{{ b +* }}{% endif %}", "unexpected '*'", 2, 15),
+        ("{{ price }", 1, 1),
+        ("ok\n{{ a }} {{ b + }}", 2, 9),
+        ("{% for x in %}{{ x }}{% endfor %}", 1, 1),
+        ("{{ a }}{% foo %}", 1, 8),
+        ("one\ntwo {% if a %}{{ b +* }}{% endif %}", 2, 15),
     ],
 )
 def test_syntax_errors_give_line_and_column(
-    renderer: Renderer, source: str, message: str, line: int, column: int
+    renderer: Renderer, source: str, line: int, column: int
 ) -> None:
     found = problem_of(renderer, source)
-    assert (found.message, found.line, found.column) == (
-        f"template syntax error: {message}",
-        line,
-        column,
-    )
+    assert found.message.startswith("template syntax error: ")  # then Jinja's own sentence
+    assert "\n" not in found.message
+    assert (found.line, found.column) == (line, column)
 
 
 @pytest.mark.parametrize(
@@ -625,7 +637,7 @@ def test_syntax_errors_give_line_and_column(
     [
         ("{{ 1 / 0 }}", "ZeroDivisionError: division by zero"),
         ("{{ name + 1 }}", 'TypeError: can only concatenate str (not "int") to str'),
-        ("{{ items[5] }}", "list object has no element 5"),
+        ("{{ items[5] }}", Theirs("5")),
         ("{{ none }}", "expression gave none (null); a catalog value cannot be null"),
         ("{{ range(3) }}", f"expression gave a range, {NOT_PLAIN}"),
         ("{{ {1: 'a'} }}", "expression gave a dict key of type int; keys must be text"),
@@ -641,10 +653,10 @@ def test_syntax_errors_give_line_and_column(
     ],
 )
 def test_other_failures_are_one_line_problems(
-    renderer: Renderer, source: str, message: str
+    renderer: Renderer, source: str, message: str | Theirs
 ) -> None:
     found = problem_of(renderer, source)
-    assert found.message == message
+    assert_message(found.message, message)
     assert "\n" not in str(found)
     assert "Traceback" not in str(found)
 
@@ -674,11 +686,6 @@ def test_duplicate_macro_names_name_both_files() -> None:
 @pytest.mark.parametrize(
     ("source", "message", "line"),
     [
-        (
-            "{% macro a() %}\n{{ x + }}{% endmacro %}",
-            "catalog/macros/bad.j2:2:1: template syntax error: unexpected 'end of print statement'",
-            2,
-        ),
         ("{% include 'x.j2' %}", f"catalog/macros/bad.j2:1:1: {FORBIDDEN}", 1),
         (
             "\n{% set rate = 1 / 0 %}",
@@ -696,6 +703,14 @@ def test_broken_macro_files_are_named(source: str, message: str, line: int) -> N
     with pytest.raises(TemplateProblem) as caught:
         Renderer({"catalog/macros/bad.j2": source})
     assert (caught.value.message, caught.value.line) == (message, line)
+
+
+def test_a_syntax_error_in_a_macro_file_is_named() -> None:
+    with pytest.raises(TemplateProblem) as caught:
+        Renderer({"catalog/macros/bad.j2": "{% macro a() %}\n{{ x + }}{% endmacro %}"})
+    # After our prefix comes Jinja's own sentence.
+    assert caught.value.message.startswith("catalog/macros/bad.j2:2:1: template syntax error: ")
+    assert caught.value.line == 2
 
 
 @pytest.mark.parametrize(

@@ -56,11 +56,14 @@ def render(keys: tuple[str, ...], environment: str | None, pretty: bool) -> int:
     One JSON object keyed by catalog key (all entries, or the KEYs given). Each body is
     canonical JSON: sorted keys, no spaces, UTF-8; dates are epoch milliseconds.
     """
+    from reconciler.domain.text import json_text
     from reconciler.usecases.catalog import bodies_json
     from reconciler.usecases.plan import render_bodies
 
     bodies = render_bodies(resolve_target(environment), keys)
-    click.echo(bodies_json(bodies, pretty=pretty))
+    # Hidden characters inside strings are printed as \u escapes: the same JSON data, but a
+    # terminal or CI log shows them instead of acting on them.
+    click.echo(json_text(bodies_json(bodies, pretty=pretty)))
     return int(ExitCode.OK)
 
 

@@ -14,6 +14,7 @@ import click
 from reconciler.cli.catalog import env_option
 from reconciler.cli.resolve import resolve_target
 from reconciler.domain.plan import Action, Plan, PlanOptions, PlanStep
+from reconciler.domain.text import json_text, printable
 from reconciler.errors import ExitCode, InvalidInput
 
 reason_option = click.option(
@@ -92,13 +93,13 @@ def plan(
     if out is not None:
         save_plan(result, out)
     if fmt == "json":
-        click.echo(plan_json(result), nl=False)
+        click.echo(json_text(plan_json(result)), nl=False)
     elif fmt == "markdown":
         click.echo(plan_markdown(result))
     else:
         click.echo(plan_text(result, color=sys.stdout.isatty()))
     if out is not None:
-        click.echo(f"saved to {out}; apply it with `ipass apply {out}`", err=True)
+        click.echo(printable(f"saved to {out}; apply it with `ipass apply {out}`"), err=True)
     return int(_plan_exit(result, detailed_exitcode))
 
 
@@ -126,7 +127,7 @@ class _Progress:
     def done(self, step: PlanStep, outcome: str) -> None:
         self.count += 1
         width = len(str(self.total))
-        click.echo(f"[{self.count:>{width}}/{self.total}] {step.key}: {outcome}")
+        click.echo(printable(f"[{self.count:>{width}}/{self.total}] {step.key}: {outcome}"))
 
 
 @contextmanager

@@ -254,11 +254,14 @@ _CLIENT_COLUMNS: Final[Sequence[Column]] = (
 
 
 def _print_rows(rows: Sequence[Any], as_json: bool, columns: Sequence[Column]) -> None:
+    from reconciler.domain.text import json_text, printable
+
     if as_json:
-        click.echo(json.dumps([_jsonable(row) for row in rows], ensure_ascii=False, indent=2))
+        text = json.dumps([_jsonable(row) for row in rows], ensure_ascii=False, indent=2)
+        click.echo(json_text(text))
         return
     table = [[name for name, _ in columns]]
-    table += [[str(get(row)) for _, get in columns] for row in rows]
+    table += [[printable(str(get(row))) for _, get in columns] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     for line in table:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))

@@ -39,3 +39,26 @@ def _escaped(char: str) -> str:
     if code < 0x10000:
         return f"\\u{code:04x}"
     return f"\\U{code:08x}"
+
+
+def json_text(text: str) -> str:
+    """JSON text with every hidden character inside its strings written as a `\\uXXXX` escape.
+
+    The data is the same (JSON reads the escape back as the character), but a terminal or CI
+    log shows the escape instead of acting on it: C1 controls (U+009B starts a terminal
+    sequence), DEL, U+2028/U+2029 and bidi controls are legal raw in JSON strings. Outside
+    strings JSON holds none of these characters, so a plain replacement is exact.
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(_json_escaped(char) for char in text)
+
+
+def _json_escaped(char: str) -> str:
+    if char in "\n\r\t" or char in _KEPT or unicodedata.category(char) not in _HIDDEN:
+        return char  # JSON's own line breaks and indentation, and visible text
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    high, low = divmod(code - 0x10000, 0x400)
+    return f"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}"

@@ -11,7 +11,7 @@ import json
 import shlex
 import unicodedata
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, assert_never
 
 from pydantic import JsonValue
 
@@ -186,6 +186,19 @@ def resolve_commands(key: str, environment: str) -> tuple[Hint, ...]:
             f"ipass apply --env {env} --retry-unknown --target {word}",
         ),
     )
+
+
+def next_steps(action: Action, key: str, environment: str) -> tuple[str, tuple[Hint, ...]] | None:
+    """What a person does about a step, for the steps that need one (blocked, unknown)."""
+    match action:
+        case Action.BLOCKED:
+            return "Way out", way_out(key, environment)
+        case Action.UNKNOWN:
+            return "To resolve", resolve_commands(key, environment)
+        case Action.CREATE | Action.NOOP | Action.REPLACE | Action.RETIRE | Action.RETRY:
+            return None
+        case _:
+            assert_never(action)
 
 
 def plan_command(environment: str) -> str:

@@ -23,14 +23,13 @@ from reconciler.domain.plan_render.facts import (
     changes_title,
     destination_line,
     facts,
+    next_steps,
     one_line,
     options_line,
     path_words,
     plan_command,
-    resolve_commands,
     summary_line,
     unchanged,
-    way_out,
 )
 
 DEFAULT_LIMIT: Final = 60_000
@@ -114,10 +113,9 @@ def _entry(step: StepDocument, environment: str) -> str:
     parts.extend(f"- **{fact.label}:** {_fact(fact)}\n" for fact in facts(step))
     if step.changes:
         parts.append(_changes(step))
-    if step.action is Action.BLOCKED:
-        parts.append(_hints("Way out", way_out(step.key, environment)))
-    elif step.action is Action.UNKNOWN:
-        parts.append(_hints("To resolve", resolve_commands(step.key, environment)))
+    todo = next_steps(step.action, step.key, environment)
+    if todo is not None:
+        parts.append(_hints(*todo))
     parts.append("\n</details>\n\n")
     return "".join(parts)
 

@@ -18,12 +18,11 @@ from reconciler.domain.plan_render.facts import (
     destination_line,
     facts,
     inline,
+    next_steps,
     options_line,
     path_words,
-    resolve_commands,
     summary_line,
     unchanged,
-    way_out,
 )
 
 _GREEN: Final = "\x1b[32m"
@@ -68,10 +67,9 @@ def _entry(step: StepDocument, environment: str, *, color: bool) -> list[str]:
             old, new = change_sides(change, currency)
             path = path_words(change.path)
             lines.append(f"{_INDENT * 2}{inline(path)}: {inline(old)} -> {inline(new)}")
-    if step.action is Action.BLOCKED:
-        lines.extend(_block("Way out", way_out(step.key, environment)))
-    elif step.action is Action.UNKNOWN:
-        lines.extend(_block("To resolve", resolve_commands(step.key, environment)))
+    todo = next_steps(step.action, step.key, environment)
+    if todo is not None:
+        lines.extend(_block(*todo))
     return lines
 
 

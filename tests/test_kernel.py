@@ -225,10 +225,18 @@ class FakeClient:
     sent: list[str] = field(default_factory=list)
 
     def send_create(self, body: bytes, *, request_id: str) -> outcomes.TemplateOutcome:
-        last, durable = self.store.journal[-1]
-        assert isinstance(last, Pending)
-        assert last.record.request_id == request_id
-        assert durable
+        journaled = any(
+            isinstance(event, Pending) and event.record.request_id == request_id and durable
+            for event, durable in self.store.journal
+        )
+        snapshot = self.store.snapshot
+        in_snapshot = snapshot is not None and any(
+            e.current is not None
+            and e.current.status == "pending"
+            and e.current.request_id == request_id
+            for e in snapshot.entries.values()
+        )
+        assert journaled or in_snapshot, f"{request_id} sent before its pending was on disk"
         self.sent.append(request_id)
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
@@ -517,3 +525,70 @@ def test_events_replay_only_over_their_own_snapshot() -> None:
     state = new_state("s")
     event = Retired.model_validate(base(state, base_serial=state.serial + 1))
     assert replay(state, [event]) == state
+
+
+# --- publishing the intent (the pipeline's git push) --------------------------------------------
+
+
+@dataclass
+class FakePublisher:
+    """Records what was published; `refuse` makes the intent push lose the race."""
+
+    store: FakeStore
+    refuse: bool = False
+    published: list[str] = field(default_factory=list)
+
+    def intent(self, environment: str, keys: list[str]) -> None:
+        # The snapshot already holds every create as pending, and nothing was sent yet.
+        snapshot = self.store.snapshot
+        assert snapshot is not None
+        pending = {k for k, e in snapshot.entries.items() if e.current is not None}
+        assert pending == set(keys)
+        if self.refuse:
+            raise ConflictError("state changed upstream")
+        self.published.append(f"intent {','.join(keys)}")
+
+    def outcome(self, environment: str, report: object) -> None:
+        self.published.append("outcome")
+
+
+def publishing(r: Rig, publisher: FakePublisher) -> ApplyPorts:
+    from dataclasses import replace
+
+    return replace(r.ports(), publisher=publisher)
+
+
+def test_the_intent_is_published_before_the_first_send_and_outcomes_after() -> None:
+    r = rig([outcomes.Created("C1", None), outcomes.Created("C2", None)])
+    publisher = FakePublisher(r.store)
+    apply(ApplyRequest(), publishing(r, publisher), confirm=lambda p: True,
+          progress=_Silent(), should_stop=lambda: False)  # fmt: skip
+    assert publisher.published == ["intent a,b", "outcome"]
+    assert len(r.client.sent) == 2
+
+
+def test_a_refused_intent_sends_nothing_and_takes_the_pending_records_back() -> None:
+    r = rig([])
+    publisher = FakePublisher(r.store, refuse=True)
+    with pytest.raises(ConflictError):
+        apply(ApplyRequest(), publishing(r, publisher), confirm=lambda p: True,
+              progress=_Silent(), should_stop=lambda: False)  # fmt: skip
+    assert r.client.sent == []
+    state = current(r.store)
+    assert all(entry.current is None for entry in state.entries.values())
+    assert {e.events[-1].result_code for e in state.entries.values()} == {"NOT_SENT"}
+
+
+def test_creates_declared_but_never_sent_are_withdrawn_when_the_run_stops() -> None:
+    r = rig([outcomes.Unknown("reset")], keys=("a", "b", "c"))
+    publisher = FakePublisher(r.store)
+    with pytest.raises(OutcomeUnknown):
+        apply(ApplyRequest(), publishing(r, publisher), confirm=lambda p: True,
+              progress=_Silent(), should_stop=lambda: False)  # fmt: skip
+    state = current(r.store)
+    assert state.entries["a"].current is not None
+    assert state.entries["a"].current.status == "unknown"
+    for key in ("b", "c"):  # never sent: back as they were, the withdrawal in their log
+        assert state.entries[key].current is None
+        assert state.entries[key].events[-1].detail == "the run stopped before this create was sent"
+    assert publisher.published == ["intent a,b,c", "outcome"]

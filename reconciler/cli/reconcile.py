@@ -159,6 +159,17 @@ def _graceful_stop() -> Iterator[list[bool]]:
 @reason_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
+    "--git-push",
+    is_flag=True,
+    help="For pipelines: before the first create, commit and push the state holding every "
+    "create of the run as pending; after the run, commit and push the outcomes. The push is "
+    "a compare-and-swap: if the state changed upstream, stop (exit 3) before sending anything.",
+)
+@click.option("--git-remote", default="origin", show_default=True, help="Remote for --git-push.")
+@click.option(
+    "--git-branch", metavar="BRANCH", help="Branch for --git-push (default: the current one)."
+)
+@click.option(
     "--parallelism",
     type=click.IntRange(1, 16),
     default=1,
@@ -178,6 +189,9 @@ def apply(
     reason: str | None,
     auto_approve: bool,
     parallelism: int,
+    git_push: bool,
+    git_remote: str,
+    git_branch: str | None,
 ) -> int:
     """Publish new entries to AlipayHK, recording every templateCode.
 
@@ -221,7 +235,14 @@ def apply(
     request = ApplyRequest(
         PlanOptions(targets, excludes, replace, retry_unknown), saved, parallelism, reason
     )
-    ports = apply_ports(target, current_operator(target.root))
+    operator = current_operator(target.root)
+    publisher = None
+    if git_push:
+        from reconciler.usecases.push import GitPublisher, state_recorder
+
+        recorder = state_recorder(target, author=operator, remote=git_remote, branch=git_branch)
+        publisher = GitPublisher(recorder)
+    ports = apply_ports(target, operator, publisher=publisher)
     with _graceful_stop() as stop:
         report = run_apply(
             request, ports, confirm=confirm, progress=_Progress(), should_stop=lambda: stop[0]

@@ -203,3 +203,29 @@ def force_unlock(lock_id: str, environment: str | None, reason: str | None) -> i
     holder = unlock(target, lock_id, _actor(target, reason, "state force-unlock"))
     click.echo(printable(f"cleared {holder.describe()}"))
     return int(ExitCode.OK)
+
+
+@state.command()
+@env_option
+@click.option("--remote", default="origin", show_default=True, help="The git remote.")
+@click.option("--branch", metavar="BRANCH", help="The branch (default: the current one).")
+@click.option("--message", "-m", metavar="TEXT", help="The commit message.")
+def push(environment: str | None, remote: str, branch: str | None, message: str | None) -> int:
+    """Commit the environment's state file and push it, never forcing.
+
+    The push is a compare-and-swap: if the branch moved and the state file changed
+    upstream since it was read, nothing is forced and the command exits 3; if only
+    other files changed, the state commit is rebased and pushed again.
+    """
+    from reconciler.adapters.operator import current_operator
+    from reconciler.domain.text import printable
+    from reconciler.usecases.push import state_recorder
+
+    target = resolve_target(environment)
+    recorder = state_recorder(
+        target, author=current_operator(target.root), remote=remote, branch=branch
+    )
+    result = recorder.record(message or f"ipass: state of {target.name}")
+    what = "committed and pushed" if result.committed else "nothing new to commit; pushed"
+    click.echo(printable(f"{what} {target.state_file.name} to {remote}/{result.branch}"))
+    return int(ExitCode.OK)

@@ -71,6 +71,13 @@ class StateStorePort(Protocol):
     def close(self) -> None: ...
 
 
+class Publisher(Protocol):
+    """Records the state where a dead runner cannot take it along (the git remote)."""
+
+    def intent(self, environment: str, keys: list[str]) -> None: ...
+    def outcome(self, environment: str, report: ApplyReport) -> None: ...
+
+
 class ApplyProgress(Protocol):
     """How apply reports as it goes; the command line draws it, tests record it."""
 
@@ -92,6 +99,9 @@ class ApplyPorts:
     operator: str
     destination: Destination
     ensure_writable: Callable[[], None] = lambda: None
+    # When set, the intent (every create of the run, as pending) is recorded outside this
+    # machine before the first request is sent, and the outcomes after the run (git push).
+    publisher: Publisher | None = None
 
 
 DEFAULT_PARALLELISM = 1
@@ -223,6 +233,10 @@ class _Engine:
         self._lock = threading.Lock()
         self._halt = threading.Event()
         self._failures: list[tuple[int, IpassError]] = []
+        # Creates already journaled as pending (all of them up front, when an intent is
+        # published), with the key's entry as it was before.
+        self._declared: dict[str, StateEntry | None] = {}
+        self._sent: set[str] = set()
 
     def run(self, plan: Plan, client: TemplateSender) -> None:
         changes = [step for step in plan.steps if step.action in _CHANGING]
@@ -241,11 +255,18 @@ class _Engine:
                         raise ValueError(f"{step.key}: {step.action} is not a change")
                     case _:
                         assert_never(step)
+            if self.ports.publisher is not None and sends:
+                self._declare_intent(self.ports.publisher, plan, sends)
             with ThreadPoolExecutor(self.parallelism, thread_name_prefix="ipass-apply") as pool:
                 for _ in pool.map(self._attempt, range(len(sends)), sends, repeat(client)):
                     pass
+            self._withdraw_unsent(sends)
         finally:
             self.close()
+        if self.ports.publisher is not None and (
+            self.report.created or self.report.retired or self._failures
+        ):
+            self.ports.publisher.outcome(plan.binding.environment, self.report)
         if self._failures:
             raise min(self._failures, key=lambda failure: failure[0])[1]
         if self.should_stop() and len(self.report.created) < len(sends):
@@ -281,14 +302,49 @@ class _Engine:
             self.state = apply_event(self.state, event)
             self.dirty = True
 
-    def _send(self, step: Create | Replace | Retry, client: TemplateSender) -> None:
-        request_id = str(step.send["requestId"])
+    def _declare_intent(
+        self, publisher: Publisher, plan: Plan, sends: list[Create | Replace | Retry]
+    ) -> None:
+        """Journal every create as pending, write the snapshot and publish it; only then send.
+
+        If publishing fails nothing was sent: the pending records are taken back (recorded as
+        not sent) and the run stops.
+        """
+        for step in sends:
+            self._declare(step)
+        self.state = self.store.checkpoint(self.state, loaded=self.snapshot)
+        self.snapshot = self.state
+        self.dirty = False
+        try:
+            publisher.intent(plan.binding.environment, [step.key for step in sends])
+        except IpassError:
+            for step in sends:
+                restore = _restore_after_rejection(step, self._declared[step.key])
+                message = "the intent could not be recorded in git; nothing was sent"
+                event = Rejected(
+                    **self._base(step.key), code="NOT_SENT", message=message, previous=restore
+                )
+                self._record(event, durable=True)
+            raise
+
+    def _withdraw_unsent(self, sends: list[Create | Replace | Retry]) -> None:
+        """Declared creates the run stopped before sending are taken back: nothing was sent."""
+        for step in sends:
+            if step.key in self._declared and step.key not in self._sent:
+                restore = _restore_after_rejection(step, self._declared[step.key])
+                message = "the run stopped before this create was sent"
+                event = Rejected(
+                    **self._base(step.key), code="NOT_SENT", message=message, previous=restore
+                )
+                self._record(event, durable=True)
+
+    def _declare(self, step: Create | Replace | Retry) -> None:
         with self._lock:
             previous = self.state.entries.get(step.key)
         base = self._base(step.key)
         record = TemplateRecord(
             status="pending",
-            request_id=request_id,
+            request_id=str(step.send["requestId"]),
             payload_hash=_sent_hash(step),
             payload=step.send,
             generation=step.generation,
@@ -298,6 +354,16 @@ class _Engine:
         )
         pending = Pending(**base, record=record, replacing=isinstance(step, Replace))
         self._record(pending, durable=True)  # invariant 1: on disk before the request leaves
+        with self._lock:
+            self._declared[step.key] = previous
+
+    def _send(self, step: Create | Replace | Retry, client: TemplateSender) -> None:
+        request_id = str(step.send["requestId"])
+        if step.key not in self._declared:
+            self._declare(step)
+        previous = self._declared[step.key]
+        with self._lock:
+            self._sent.add(step.key)
         outcome = client.send_create(canonical_json(step.send), request_id=request_id)
         match outcome:
             case outcomes.Created():

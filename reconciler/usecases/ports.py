@@ -13,7 +13,7 @@ from reconciler.domain.config import Target
 from reconciler.domain.outcomes import TemplateOutcome
 from reconciler.domain.plan import Desired
 from reconciler.domain.state import State, utc_now
-from reconciler.usecases.apply import ApplyPorts, TemplateSender
+from reconciler.usecases.apply import ApplyPorts, Publisher, TemplateSender
 from reconciler.usecases.connect import open_client
 from reconciler.usecases.plan import destination_of, load_desired, state_store
 
@@ -35,7 +35,7 @@ def lock_for(target: Target, operation: str) -> EnvironmentLock:
     return EnvironmentLock(target.locks_dir, target.name, operation)
 
 
-def apply_ports(target: Target, operator: str) -> ApplyPorts:
+def apply_ports(target: Target, operator: str, *, publisher: Publisher | None = None) -> ApplyPorts:
     """Apply against the environment's real state file, lock and AlipayHK endpoint."""
 
     @contextmanager
@@ -58,4 +58,5 @@ def apply_ports(target: Target, operator: str) -> ApplyPorts:
         operator=operator,
         destination=destination_of(target),
         ensure_writable=lambda: ensure_writable(target.state_file.parent),
+        publisher=publisher,
     )

@@ -57,16 +57,17 @@ REMOVALS: list[tuple[str, Write]] = [
 
 
 @pytest.fixture
-def outside(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def outside(tmp_path_factory: pytest.TempPathFactory, write_guard: WriteGuard) -> Iterator[Path]:
     """A path beside pytest's basetemp, outside every tmp_path; removed if a write got through."""
     path = tmp_path_factory.getbasetemp().parent / f"ipass-guard-probe-{uuid.uuid4().hex}"
     try:
         yield path
     finally:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
+        with write_guard.lifted():
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
 
 
 @pytest.fixture

@@ -156,15 +156,17 @@ def test_blocked_entry_hints_name_the_environment(
     cinema.write_text(text.replace("Christmas Movie", "Xmas Movie"), encoding="utf-8")
     plan = ipass(staging, capsys, "plan", "--env", "staging")
     assert plan.code == 1
-    assert printed_commands(plan.out) == ["ipass apply --env staging --replace cinema"]
+    assert printed_commands(plan.out) == [
+        "ipass apply --env staging --replace cinema --reason TEXT"
+    ]
     refused = ipass(staging, capsys, "apply", "--env", "staging", "--auto-approve")
     assert refused.code == 1
     assert refused.err.splitlines() == [
-        "error: the plan has 1 blocked entry (cinema): published templates cannot be changed, "
-        "so nothing was applied",
-        'hint: publish the edit under a new key, or `ipass apply --replace KEY --reason "..." '
-        "--env staging` to create a new template and keep the old one in history; or leave "
-        "them out with --exclude",
+        "error: the plan has 1 blocked entry (cinema): nothing was applied",
+        "hint: `ipass plan --env staging` says why for each; an edit of a published entry is published by "
+        "raising `revision:` in its file (reviewed in the pull request); in an emergency "
+        '`ipass apply --replace KEY --reason "..." --env staging`; or leave them out with '
+        "--exclude",
     ]
     assert_all_name_staging(printed_commands(refused.err))
     assert len(staging.templates()) == EXAMPLE_KEYS

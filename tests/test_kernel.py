@@ -32,17 +32,22 @@ from reconciler.domain.events import (
 )
 from reconciler.domain.payload import payload_digest
 from reconciler.domain.plan import (
+    Action,
+    Adopt,
     Blocked,
     Create,
     Desired,
     Destination,
+    Move,
     NoOp,
     Plan,
     PlanOptions,
     PlanStep,
     Replace,
     Retire,
+    Retirement,
     Retry,
+    Vanished,
     compute_plan,
 )
 from reconciler.domain.plan import Unknown as UnknownStep
@@ -59,9 +64,22 @@ def payload(name: str, **extra: JsonValue) -> dict[str, JsonValue]:
     return {"merchantId": MERCHANT, "type": "COUPON", "name": name, **extra}
 
 
-def desired(key: str, body: dict[str, JsonValue]) -> Desired:
+def desired(
+    key: str,
+    body: dict[str, JsonValue],
+    *,
+    revision: int = 1,
+    moved_from: tuple[str, ...] = (),
+    adopt: str | None = None,
+) -> Desired:
     return Desired(
-        key=key, source=f"catalog/{key}.yaml:1", payload=body, payload_hash=payload_digest(body)
+        key=key,
+        source=f"catalog/{key}.yaml:1",
+        payload=body,
+        payload_hash=payload_digest(body),
+        revision=revision,
+        moved_from=moved_from,
+        adopt=adopt,
     )
 
 
@@ -137,11 +155,112 @@ def test_replace_publishes_the_next_generation() -> None:
     assert step.generation == 1
 
 
-def test_a_key_gone_from_the_catalog_is_retired_once() -> None:
-    (step,) = plan({}, state_with(a=record("a", payload("a")))).steps
-    assert isinstance(step, Retire)
+def test_a_key_gone_from_the_catalog_blocks_unless_declared_retired() -> None:
+    state = state_with(a=record("a", payload("a")))
+    (step,) = plan({}, state).steps
+    assert isinstance(step, Vanished)
+    assert step.action is Action.BLOCKED
+    assert "catalog/retired.yaml" in step.reason
+    declared = {"a": Retirement("a", "catalog/retired.yaml:3", "promotion over")}
+    (retire,) = compute_plan(
+        {}, state, snapshot_lineage=None, destination=HERE, retirements=declared
+    ).steps
+    assert isinstance(retire, Retire)
+    assert "(promotion over)" in retire.reason
     (again,) = plan({}, state_with(a=record("a", payload("a"), status="retired"))).steps
     assert isinstance(again, NoOp)
+
+
+def test_a_retired_key_is_never_reused() -> None:
+    state = state_with(a=record("a", payload("a"), status="retired"))
+    (step,) = plan({"a": desired("a", payload("a2"))}, state).steps
+    assert isinstance(step, Blocked)
+    assert "never used for a new template" in step.reason
+
+
+def test_raising_the_revision_replaces_with_its_own_request_id() -> None:
+    state = state_with(a=record("a", payload("old")))
+    (blocked,) = plan({"a": desired("a", payload("new"))}, state).steps
+    assert isinstance(blocked, Blocked)
+    assert "raise `revision:` to 2" in blocked.reason
+    raised = desired("a", payload("new"), revision=2)
+    (step,) = plan({"a": raised}, state).steps
+    assert isinstance(step, Replace)
+    assert step.generation == 1
+    same_content = desired("a", payload("old"), revision=2)
+    (alone,) = plan({"a": same_content}, state).steps
+    assert isinstance(alone, Replace)  # a raised revision alone publishes a new template
+    assert alone.send["requestId"] != step.send["requestId"]
+
+
+def test_lowering_a_revision_is_refused() -> None:
+    state = state_with(a=record("a", payload("a")).model_copy(update={"revision": 3}))
+    (step,) = plan({"a": desired("a", payload("a"), revision=2)}, state).steps
+    assert isinstance(step, Blocked)
+    assert "never lowered" in step.reason
+
+
+def test_moved_from_renames_without_a_request() -> None:
+    state = state_with(old=record("old", payload("x")))
+    wanted = desired("new", payload("x"), moved_from=("old",))
+    (step,) = plan({"new": wanted}, state).steps
+    assert isinstance(step, Move)
+    assert (step.old_key, step.send) == ("old", None)
+    edited = desired("new", payload("y"), moved_from=("old",))
+    (blocked,) = plan({"new": edited}, state).steps
+    assert isinstance(blocked, Blocked)
+    (both,) = plan(
+        {"new": desired("new", payload("y"), moved_from=("old",), revision=2)}, state
+    ).steps
+    assert isinstance(both, Move)
+    assert both.send is not None
+
+
+def test_moved_from_an_old_key_not_recorded_is_a_plain_entry() -> None:
+    (step,) = plan({"new": desired("new", payload("x"), moved_from=("old",))}, new_state("s")).steps
+    assert isinstance(step, Create)
+
+
+def test_a_rename_without_moved_from_warns() -> None:
+    state = state_with(old=record("old", payload("x")))
+    result = plan({"new": desired("new", payload("x"))}, state)
+    assert [s.action for s in result.steps] == [Action.CREATE, Action.BLOCKED]
+    (warning,) = result.warnings
+    assert "looks like a rename; add `moved_from: old`" in warning
+
+
+def test_adopt_records_a_template_made_by_hand_and_disagreeing_codes_block() -> None:
+    wanted = desired("a", payload("a"), adopt="20261130000000000000000000000099")
+    (step,) = plan({"a": wanted}, new_state("s")).steps
+    assert isinstance(step, Adopt)
+    state = state_with(a=record("a", payload("a"), code="20261130000000000000000000000099"))
+    (noop,) = plan({"a": wanted}, state).steps
+    assert isinstance(noop, NoOp)
+    other = state_with(a=record("a", payload("a"), code="OTHER"))
+    (blocked,) = plan({"a": wanted}, other).steps
+    assert isinstance(blocked, Blocked)
+    assert "disagrees" in blocked.reason
+
+
+def test_apply_moves_and_adopts_without_sending() -> None:
+    r = rig([], keys=())
+    r.store.snapshot = state_with(old=record("old", payload("x")))
+    r.wanted = {
+        "new": desired("new", payload("x"), moved_from=("old",)),
+        "made": desired("made", payload("m"), adopt="T77"),
+    }
+    assert r.run() == ["begin 2", "made: adopted T77", "new: moved from old"]
+    assert r.client.sent == []
+    state = current(r.store)
+    assert "old" not in state.entries
+    moved = state.entries["new"]
+    assert moved.current is not None
+    assert moved.current.template_code == "T1"
+    assert moved.events[-1].op == "moved"
+    adopted = state.entries["made"].current
+    assert adopted is not None
+    assert adopted.adopted
+    assert r.run() == []  # both are no-ops now
 
 
 def test_an_unknown_outcome_names_the_environment_in_its_advice() -> None:

@@ -25,6 +25,7 @@ from reconciler.domain.plan import (
     PlanStep,
     Replace,
     Retire,
+    Retirement,
     Retry,
     Unknown,
     catalog_hash,
@@ -386,9 +387,9 @@ def test_blocked_entry_shows_each_change_side_by_side_and_the_way_out() -> None:
         "    currentAmountCent: 12000 (HK$120.00) -> 9900 (HK$99.00)",
         '    localeInfo.en_US.name: "Museum Pass" -> "Museum Pass XL"',
         '    localeInfo.en_US.subName: (not set) -> "All galleries"',
-        "  Way out:       publish it under a new key (a new catalog entry), or",
-        "                 publish a new template for it: "
-        "ipass apply --env sandbox --replace museum-pass",
+        "  Way out:       change the catalog as the Why line says (e.g. raise `revision:`), or",
+        "                 in an emergency: "
+        "ipass apply --env sandbox --replace museum-pass --reason TEXT",
     ]
 
 
@@ -630,6 +631,7 @@ def test_markdown_summary_and_table_of_counts() -> None:
         "| Action | Entries |\n|---|---:|\n"
         "| 🔴 blocked | 1 |\n| 🔴 with an unknown outcome | 1 |\n"
         "| 🟢 to create | 3 |\n| 🟡 to replace | 1 |\n| 🟡 to retry | 1 |\n"
+        "| 🔵 to move | 0 |\n| 🔵 to adopt | 0 |\n"
         "| 🟡 to retire | 1 |\n| ⚪ unchanged | 2 |\n"
     )
     assert markdown.endswith(
@@ -679,9 +681,9 @@ def test_markdown_blocked_entry_is_open_with_a_side_by_side_table() -> None:
     ) in block
     assert (
         "**Way out:**\n"
-        "- publish it under a new key (a new catalog entry), or\n"
-        "- publish a new template for it: "
-        "<code>ipass apply --env sandbox --replace museum-pass</code>\n"
+        "- change the catalog as the Why line says (e.g. raise &#96;revision:&#96;), or\n"
+        "- in an emergency: "
+        "<code>ipass apply --env sandbox --replace museum-pass --reason TEXT</code>\n"
     ) in block
 
 
@@ -787,7 +789,7 @@ def test_plan_json_does_not_depend_on_payload_key_order() -> None:
 def test_document_fields() -> None:
     document = plan_document(mixed_plan())
     assert document.format == "ipass-plan"
-    assert document.format_version == 2
+    assert document.format_version == 3
     assert document.has_changes is True
     steps = {step.key: step for step in document.steps}
     create_step = steps["coffee-voucher"]
@@ -847,7 +849,7 @@ def test_a_retry_of_an_entry_edited_since_reads_back() -> None:
     assert read.names.en_US == "Shenzhen Bay Bus"
 
 
-def test_summary_always_has_all_seven_actions() -> None:
+def test_summary_always_has_all_nine_actions() -> None:
     data = json.loads(plan_json(make_plan([create("a", body("a"))])))
     assert data["summary"] == {
         "create": 1,
@@ -857,6 +859,8 @@ def test_summary_always_has_all_seven_actions() -> None:
         "retire": 0,
         "unknown": 0,
         "retry": 0,
+        "move": 0,
+        "adopt": 0,
     }
     assert data["has_changes"] is True
     assert json.loads(plan_json(make_plan([noop("a", body("a"))])))["has_changes"] is False
@@ -910,8 +914,8 @@ def miscounted() -> str:
         ("{\n", "is not valid JSON (line 2: Expecting property name enclosed in double quotes)"),
         ("[]", 'is not an ipass plan (no "format": "ipass-plan")'),
         ('{"format_version": 1}', 'is not an ipass plan (no "format": "ipass-plan")'),
-        (saved(format_version=1), "has format_version 1; this ipass reads version 2"),
-        (saved(format_version="2"), "has format_version '2'; this ipass reads version 2"),
+        (saved(format_version=2), "has format_version 2; this ipass reads version 3"),
+        (saved(format_version="3"), "has format_version '3'; this ipass reads version 3"),
         (
             saved(has_changes=False),
             "has a has_changes flag that contradicts its steps (edited by hand?)",
@@ -969,7 +973,7 @@ def test_committed_plan_schema_is_current() -> None:
 def test_plan_schema_describes_the_document() -> None:
     schema = plan_json_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["title"] == "ipass plan (ipass-plan version 2)"
+    assert schema["title"] == "ipass plan (ipass-plan version 3)"
     defs = schema["$defs"]
     assert isinstance(defs, dict)
     summary = defs["SummaryDocument"]
@@ -998,7 +1002,10 @@ def test_renders_whatever_compute_plan_produces() -> None:
         "pending": desired("pending", pending),
         "new": desired("new", body("new")),
     }
-    plan = compute_plan(wanted, state, snapshot_lineage=LINEAGE, destination=DESTINATION)
+    retired = {"gone": Retirement("gone", "catalog/retired.yaml:1", "promotion over")}
+    plan = compute_plan(
+        wanted, state, snapshot_lineage=LINEAGE, destination=DESTINATION, retirements=retired
+    )
     document = read_plan_document(plan_json(plan), where="plan.json")
     assert {s.key: s.action for s in document.steps} == {
         "edited": Action.BLOCKED,
@@ -1015,6 +1022,7 @@ def test_renders_whatever_compute_plan_produces() -> None:
         snapshot_lineage=LINEAGE,
         destination=DESTINATION,
         options=replace(PlanOptions(), retry_unknown=True),
+        retirements=retired,
     )
     steps = {s.key: s for s in read_plan_document(plan_json(retried), where="p").steps}
     assert steps["pending"].action is Action.RETRY

@@ -90,6 +90,20 @@ class Forgotten(_Event):
     op: Literal["forgotten"] = "forgotten"
 
 
+class Moved(_Event):
+    """A catalog rename (`moved_from:`): the old key's records and log move to this key."""
+
+    op: Literal["moved"] = "moved"
+    old_key: str
+
+
+class Adopted(_Event):
+    """A template made outside ipass (`adopt:`), recorded with the catalog's content."""
+
+    op: Literal["adopted"] = "adopted"
+    record: TemplateRecord
+
+
 class Unlocked(_Event):
     """A stale lock cleared by hand (the key is empty: it concerns the environment)."""
 
@@ -98,7 +112,17 @@ class Unlocked(_Event):
 
 
 StateEvent = (
-    Pending | Created | Rejected | Unknown | Retired | Resolved | Imported | Forgotten | Unlocked
+    Pending
+    | Created
+    | Rejected
+    | Unknown
+    | Retired
+    | Resolved
+    | Imported
+    | Forgotten
+    | Unlocked
+    | Moved
+    | Adopted
 )
 Event = Annotated[StateEvent, Field(discriminator="op")]
 
@@ -141,8 +165,10 @@ def _changed(state: State, event: StateEvent) -> State:  # noqa: PLR0911 - one a
             return _update_current(state, event, status="retired")
         case Resolved():
             return _resolved(state, event)
-        case Imported():
+        case Imported() | Adopted():
             return state.with_record(event.key, event.record)
+        case Moved():
+            return state.moved(event.old_key, event.key)
         case Forgotten():
             return state.with_record(event.key, None, retire_current="forgotten")
         case Unlocked():
@@ -184,7 +210,7 @@ def note(event: StateEvent) -> EventNote:
     """How the event reads in the key's history."""
     base = {"op": event.op, "at": event.at, "operator": event.operator, "reason": event.reason}
     match event:
-        case Pending() | Imported():
+        case Pending() | Imported() | Adopted():
             extra: dict[str, str | None] = {
                 "request_id": event.record.request_id,
                 "template_code": event.record.template_code,
@@ -203,6 +229,8 @@ def note(event: StateEvent) -> EventNote:
             }
         case Unlocked():
             extra = {"detail": f"lock {event.lock_id}"}
+        case Moved():
+            extra = {"detail": f"renamed from {event.old_key}"}
         case Retired() | Forgotten():
             extra = {}
         case _:
@@ -210,13 +238,120 @@ def note(event: StateEvent) -> EventNote:
     return EventNote.model_validate({**base, **extra})
 
 
-def _replacing(event: Pending | Imported) -> bool:
+def _replacing(event: Pending | Imported | Adopted) -> bool:
     return isinstance(event, Pending) and event.replacing
 
 
 def replay(state: State, events: list[StateEvent]) -> State:
-    """Apply the events written on top of this snapshot; older ones are already in it."""
-    for event in events:
-        if event.lineage == state.lineage and event.base_serial == state.serial:
+    """The state after the journal's events, over the snapshot `state`.
+
+    Events written over this very snapshot (its lineage and serial) are applied. A journal
+    written over another snapshot (the file was replaced since: `git checkout`, a `.backup`
+    restored after a crash) is never dropped silently: its events already in this snapshot (in
+    the key's event log) are skipped, and every `pending` create that is not is kept as
+    `unknown`, with a note saying why and what the journal recorded after it, so that the plan
+    refuses until a person resolves it, never creates it again. Its other events (a retirement)
+    are not replayed: the plan works them out again from the catalog.
+    """
+    snapshot = state
+    used: set[int] = set()
+    for number, event in enumerate(events):
+        if number in used:
+            continue
+        if _written_over(snapshot, event):
             state = apply_event(state, event)
+        elif _recorded_in(snapshot, event):
+            continue
+        elif isinstance(event, Pending):
+            after = _outcomes_after(snapshot, events, number)
+            used.update(after)
+            state = _kept_unknown(state, event, [events[n] for n in after])
+        elif isinstance(event, Created | Rejected | Unknown):
+            state = state.noted(event.key, note(event))  # its pending is in the snapshot
     return state
+
+
+def _written_over(state: State, event: StateEvent) -> bool:
+    return event.lineage == state.lineage and event.base_serial == state.serial
+
+
+def _recorded_in(snapshot: State, event: StateEvent) -> bool:
+    """The snapshot already holds this event: its note is in the key's log (a snapshot written
+    after the journal, by a run killed before it removed the journal)."""
+    if isinstance(event, Unlocked):
+        return note(event) in snapshot.log
+    entry = snapshot.entries.get(event.key)
+    return entry is not None and note(event) in entry.events
+
+
+def _outcomes_after(snapshot: State, events: list[StateEvent], number: int) -> list[int]:
+    """Where the journal recorded what became of the pending create at `number`."""
+    pending = events[number]
+    found = []
+    for later in range(number + 1, len(events)):
+        event = events[later]
+        if event.key != pending.key or _written_over(snapshot, event):
+            continue
+        if isinstance(event, Pending):
+            break
+        if isinstance(event, Created | Rejected | Unknown) and not _recorded_in(snapshot, event):
+            found.append(later)
+    return found
+
+
+def _kept_unknown(state: State, pending: Pending, outcomes: list[StateEvent]) -> State:
+    """A create from a journal that does not match the snapshot, kept as `unknown`."""
+    current = state.current(pending.key)
+    same_request = current is not None and current.request_id == pending.record.request_id
+    if same_request and current is not None and current.template_code is not None:
+        return state  # the snapshot already knows what this request created
+    detail = f"{_mismatch(pending, state)}; the journal recorded {_said(outcomes)}"
+    # Rebased onto this snapshot; a template the snapshot holds for the key goes to history.
+    rebased = pending.model_copy(
+        update={
+            "lineage": state.lineage,
+            "base_serial": state.serial,
+            "replacing": current is not None and not same_request,
+        }
+    )
+    state = apply_event(state, rebased)
+    for outcome in outcomes:
+        state = state.noted(outcome.key, note(outcome))
+    unknown = Unknown(
+        lineage=state.lineage,
+        base_serial=state.serial,
+        key=pending.key,
+        at=(outcomes[-1] if outcomes else pending).at,
+        operator=pending.operator,
+        reason=pending.reason,
+        detail=detail,
+    )
+    return apply_event(state, unknown)
+
+
+def _mismatch(event: StateEvent, snapshot: State) -> str:
+    if event.lineage == snapshot.lineage:
+        return (
+            f"journal from serial {event.base_serial} did not match the snapshot "
+            f"(serial {snapshot.serial})"
+        )
+    return (
+        f"journal from lineage {event.lineage} serial {event.base_serial} did not match the "
+        f"snapshot (lineage {snapshot.lineage} serial {snapshot.serial})"
+    )
+
+
+def _said(outcomes: list[StateEvent]) -> str:
+    """What the journal recorded after the pending line, in words."""
+    said = []
+    for outcome in outcomes:
+        match outcome:
+            case Created():
+                said.append(f"created {outcome.template_code}")
+            case Rejected():
+                said.append(f"rejected [{outcome.code}]")
+            case Unknown():
+                said.append(f"outcome unknown ({outcome.detail})")
+            case _:
+                continue
+    return ", then ".join(said) if said else "no outcome (the request may have been sent)"

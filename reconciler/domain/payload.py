@@ -31,23 +31,34 @@ def payload_digest(payload: Mapping[str, JsonValue]) -> str:
     return sha256_hex(canonical_json({k: v for k, v in payload.items() if k != "requestId"}))
 
 
-def derive_request_id(merchant_id: str, key: str, content_hash: str, generation: int = 0) -> str:
-    """32 hex characters (the vendor's limit), stable for the same entry, content and generation.
+def derive_request_id(
+    merchant_id: str, key: str, content_hash: str, generation: int = 0, revision: int = 1
+) -> str:
+    """32 hex characters (the vendor's limit), stable for the same entry, content, generation
+    and revision.
 
-    `generation` counts earlier templates of the same key (a `--replace` publishes generation 1),
-    so re-publishing identical content under a replaced key is still a new request.
+    `generation` counts earlier templates of the same key (a new revision publishes generation
+    1), so re-publishing identical content under a replaced key is still a new request; the
+    catalog's `revision:` is part of the seed too (left out at revision 1, so requestIds from
+    before revisions existed are unchanged).
     """
     seed = f"{_REQUEST_ID_DOMAIN}\n{merchant_id}\n{key}\n{content_hash}\n{generation}"
+    if revision != 1:
+        seed += f"\nrevision {revision}"
     return sha256_hex(seed.encode("utf-8"))[:32]
 
 
 def with_request_id(
-    key: str, payload: Mapping[str, JsonValue], payload_hash: str, generation: int = 0
+    key: str,
+    payload: Mapping[str, JsonValue],
+    payload_hash: str,
+    generation: int = 0,
+    revision: int = 1,
 ) -> dict[str, JsonValue]:
     """The body apply sends for this entry: its payload plus the derived requestId."""
     body = dict(payload)
     merchant = body.get("merchantId")
     body["requestId"] = derive_request_id(
-        merchant if isinstance(merchant, str) else "", key, payload_hash, generation
+        merchant if isinstance(merchant, str) else "", key, payload_hash, generation, revision
     )
     return body

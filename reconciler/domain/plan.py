@@ -28,10 +28,14 @@ class Action(StrEnum):
     RETIRE = "retire"
     UNKNOWN = "unknown"
     RETRY = "retry"
+    MOVE = "move"
+    ADOPT = "adopt"
 
 
 # Steps that make apply call AlipayHK or change the state.
-CHANGES = frozenset({Action.CREATE, Action.REPLACE, Action.RETIRE, Action.RETRY})
+CHANGES = frozenset(
+    {Action.CREATE, Action.REPLACE, Action.RETIRE, Action.RETRY, Action.MOVE, Action.ADOPT}
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,20 @@ class Desired:
     source: str
     payload: dict[str, JsonValue]
     payload_hash: str
+    # Intents written in the catalog (never sent to AlipayHK).
+    revision: int = 1
+    moved_from: tuple[str, ...] = ()
+    adopt: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """A key declared retired in the catalog (`retired: true`, or `catalog/retired.yaml`)."""
+
+    key: str
+    source: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +156,47 @@ class Retry:
     generation: int
 
 
-PlanStep = Create | NoOp | Blocked | Replace | Retire | Unknown | Retry
+@dataclass(frozen=True, kw_only=True)
+class Move:
+    """A published entry renamed in the catalog (`moved_from:`): its state moves, no API call.
+
+    With `send`, the content changed and the revision was raised: after the move, a new
+    template is published for the new key (the old one stays live, in history).
+    """
+
+    action: ClassVar[Action] = Action.MOVE
+    key: str
+    reason: str
+    old_key: str
+    desired: Desired
+    recorded: TemplateRecord
+    changes: tuple[FieldChange, ...]
+    send: dict[str, JsonValue] | None
+    generation: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Adopt:
+    """A template that already exists at AlipayHK (`adopt: CODE`): recorded, nothing sent."""
+
+    action: ClassVar[Action] = Action.ADOPT
+    key: str
+    reason: str
+    desired: Desired
+    template_code: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vanished:
+    """A published key gone from the catalog without being declared retired: blocks the plan."""
+
+    action: ClassVar[Action] = Action.BLOCKED
+    key: str
+    reason: str
+    recorded: TemplateRecord
+
+
+PlanStep = Create | NoOp | Blocked | Replace | Retire | Unknown | Retry | Move | Adopt | Vanished
 # Steps that send a createTemplate request.
 Sending = Create | Replace | Retry
 
@@ -146,11 +204,11 @@ Sending = Create | Replace | Retry
 def step_source(step: PlanStep) -> str | None:
     """The catalog file of the entry, else the one recorded with its template."""
     match step:
-        case Create() | Blocked() | Replace():
+        case Create() | Blocked() | Replace() | Move() | Adopt():
             return step.desired.source
         case NoOp() | Unknown() | Retry():
             return step.desired.source if step.desired is not None else step.recorded.source
-        case Retire():
+        case Retire() | Vanished():
             return step.recorded.source
         case _:
             assert_never(step)
@@ -182,6 +240,8 @@ class Plan:
     options: PlanOptions
     steps: tuple[PlanStep, ...]
     counts: Mapping[Action, int] = field(default_factory=dict)
+    # Things a reviewer should know that block nothing (a create that looks like a rename).
+    warnings: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -214,14 +274,18 @@ def compute_plan(
     snapshot_lineage: str | None,
     destination: Destination,
     options: PlanOptions = PlanOptions(),
+    retirements: Mapping[str, Retirement] | None = None,
 ) -> Plan:
     """One step per key in scope, sorted by key."""
-    known = set(desired) | {k for k, e in state.entries.items() if e.current is not None}
+    declared = retirements or {}
+    _check_declarations(desired, declared)
+    moves = _moves(desired, state)
+    recorded = {k for k, e in state.entries.items() if e.current is not None}
+    known = (set(desired) | recorded) - set(moves)
     _check_named(options, known, desired)
     scope = _scope(known, options)
-    steps = tuple(
-        _step(key, desired.get(key), state, options, destination.env_args) for key in sorted(scope)
-    )
+    rules = _Rules(state, options, destination.env_args, declared, moves)
+    steps = tuple(rules.step(key, desired.get(key)) for key in sorted(scope))
     counts: dict[Action, int] = {}
     for step in steps:
         counts[step.action] = counts.get(step.action, 0) + 1
@@ -233,7 +297,7 @@ def compute_plan(
         serial=state.serial,
         catalog_hash=catalog_hash(desired),
     )
-    return Plan(binding, options, steps, counts)
+    return Plan(binding, options, steps, counts, _rename_warnings(steps))
 
 
 def _check_named(options: PlanOptions, known: set[str], desired: Mapping[str, Desired]) -> None:
@@ -258,14 +322,96 @@ def _scope(known: set[str], options: PlanOptions) -> set[str]:
     return scope - set(options.excludes)
 
 
-def _step(
-    key: str, wanted: Desired | None, state: State, options: PlanOptions, env_args: str
-) -> PlanStep:
-    recorded = state.current(key)
-    if recorded is None:
-        if wanted is None:  # scope holds only catalog keys and recorded ones
-            raise ValueError(f"{key!r} is neither in the catalog nor recorded")
-        generation = _next_generation(state, key)
+def _check_declarations(desired: Mapping[str, Desired], declared: Mapping[str, Retirement]) -> None:
+    both = sorted(set(desired) & set(declared))
+    if both:
+        where = declared[both[0]].source
+        raise InvalidInput(
+            f"{where}: {both[0]!r} is declared retired and is also in the catalog",
+            hint="a retired key is never used again: remove one of the two",
+        )
+
+
+def _moves(desired: Mapping[str, Desired], state: State) -> dict[str, str]:
+    """old key -> new key, for every `moved_from` whose old key is still recorded."""
+    moves: dict[str, str] = {}
+    for wanted in desired.values():
+        for old in wanted.moved_from:
+            if old in desired:
+                raise InvalidInput(
+                    f"{wanted.source}: moved_from: {old!r} is still in the catalog",
+                    hint="a rename moves a key: remove the old entry, or drop moved_from",
+                )
+            if old in moves:
+                raise InvalidInput(
+                    f"{wanted.source}: moved_from: {old!r} is claimed by {moves[old]!r} too",
+                    hint="one old key moves to one new key",
+                )
+            if state.current(old) is not None and state.current(wanted.key) is None:
+                moves[old] = wanted.key
+    return moves
+
+
+def _rename_warnings(steps: tuple[PlanStep, ...]) -> tuple[str, ...]:
+    """A new key with exactly the content of a published key that vanished: likely a rename."""
+    gone = {
+        step.recorded.payload_hash: step.key
+        for step in steps
+        if isinstance(step, Vanished | Retire)
+    }
+    return tuple(
+        f"{step.key!r} has exactly the content of {gone[step.desired.payload_hash]!r}, which "
+        f"left the catalog: this looks like a rename; add `moved_from: "
+        f"{gone[step.desired.payload_hash]}` to {step.desired.source.rsplit(':', 1)[0]} so no "
+        "second template is published"
+        for step in steps
+        if isinstance(step, Create) and step.desired.payload_hash in gone
+    )
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The rules that give one key its step."""
+
+    state: State
+    options: PlanOptions
+    env_args: str
+    declared: Mapping[str, Retirement]
+    moves: Mapping[str, str]
+
+    def step(self, key: str, wanted: Desired | None) -> PlanStep:
+        recorded = self.state.current(key)
+        if recorded is None:
+            if wanted is None:  # scope holds only catalog keys and recorded ones
+                raise ValueError(f"{key!r} is neither in the catalog nor recorded")
+            return self._new(key, wanted)
+        if recorded.status in ("pending", "unknown"):
+            return _unknown_step(key, wanted, recorded, self.options, self.env_args)
+        if recorded.status == "retired":
+            if wanted is None:
+                return NoOp(key=key, reason="retired earlier", desired=None, recorded=recorded)
+            reason = (
+                "this key was retired; a retired key is never used for a new template: "
+                "give the entry a new key (file name or `key:`)"
+            )
+            return Blocked(key=key, reason=reason, desired=wanted, recorded=recorded, changes=())
+        if wanted is None:
+            return self._gone(key, recorded)
+        return self._published(key, wanted, recorded)
+
+    def _new(self, key: str, wanted: Desired) -> PlanStep:
+        old = next((o for o, n in self.moves.items() if n == key), None)
+        if old is not None:
+            return self._move(old, wanted)
+        if wanted.adopt is not None:
+            return Adopt(
+                key=key,
+                reason="already at AlipayHK: recorded with the catalog's content (unverified: "
+                "AlipayHK offers no read API); nothing is sent",
+                desired=wanted,
+                template_code=wanted.adopt,
+            )
+        generation = _next_generation(self.state, key)
         return Create(
             key=key,
             reason="new entry",
@@ -273,14 +419,96 @@ def _step(
             send=_body(wanted, generation),
             generation=generation,
         )
-    if recorded.status in ("pending", "unknown"):
-        return _unknown_step(key, wanted, recorded, options, env_args)
-    if wanted is None:
-        if recorded.status == "retired":
-            return NoOp(key=key, reason="retired earlier", desired=None, recorded=recorded)
-        reason = "removed from the catalog; the template stays live at AlipayHK until its end date"
-        return Retire(key=key, reason=reason, recorded=recorded)
-    return _published_step(key, wanted, recorded, options)
+
+    def _move(self, old: str, wanted: Desired) -> PlanStep:
+        recorded = self.state.current(old)
+        if recorded is None:  # _moves only keeps recorded old keys
+            raise ValueError(f"{old!r} is not recorded")
+        same = wanted.payload_hash == recorded.payload_hash
+        reason = f"renamed from {old}: the state entry moves with its history; nothing is sent"
+        if same or wanted.revision > recorded.revision:
+            generation = _next_generation(self.state, wanted.key)
+            send = None if same else _body(wanted, generation)
+            if send is not None:
+                reason = (
+                    f"renamed from {old}, and revision {wanted.revision}: after the move a new "
+                    "template is published; the old one stays live until its end date"
+                )
+            return Move(
+                key=wanted.key,
+                reason=reason,
+                old_key=old,
+                desired=wanted,
+                recorded=recorded,
+                changes=() if same else field_changes(recorded.payload, wanted.payload),
+                send=send,
+                generation=generation,
+            )
+        return Blocked(
+            key=wanted.key,
+            reason=f"renamed from {old} and edited: published templates cannot be changed at "
+            f"AlipayHK; raise `revision:` to {recorded.revision + 1} to publish a new one",
+            desired=wanted,
+            recorded=recorded,
+            changes=field_changes(recorded.payload, wanted.payload),
+        )
+
+    def _gone(self, key: str, recorded: TemplateRecord) -> PlanStep:
+        declared = self.declared.get(key)
+        if declared is not None:
+            why = f" ({declared.reason})" if declared.reason else ""
+            reason = (
+                f"declared retired in {declared.source}{why}; the template stays live at "
+                "AlipayHK until its end date"
+            )
+            return Retire(key=key, reason=reason, recorded=recorded)
+        return Vanished(
+            key=key,
+            reason="published, then removed from the catalog without being declared retired: "
+            f"list {key} in catalog/retired.yaml with a reason (or put back its file with "
+            "`retired: true`) to retire it, or restore the entry",
+            recorded=recorded,
+        )
+
+    def _published(self, key: str, wanted: Desired, recorded: TemplateRecord) -> PlanStep:
+        if wanted.adopt is not None and wanted.adopt != recorded.template_code:
+            reason = (
+                f"adopt: {wanted.adopt} disagrees with the recorded template "
+                f"{recorded.template_code}: fix the code, or remove the adopt line"
+            )
+            return Blocked(key=key, reason=reason, desired=wanted, recorded=recorded, changes=())
+        if wanted.revision < recorded.revision:
+            reason = (
+                f"revision {wanted.revision} is lower than the published revision "
+                f"{recorded.revision}: a revision is never lowered"
+            )
+            return Blocked(key=key, reason=reason, desired=wanted, recorded=recorded, changes=())
+        same = wanted.payload_hash == recorded.payload_hash
+        if same and wanted.revision == recorded.revision:
+            return NoOp(key=key, reason="unchanged", desired=wanted, recorded=recorded)
+        changes = () if same else field_changes(recorded.payload, wanted.payload)
+        if wanted.revision > recorded.revision or key in self.options.replace:
+            generation = recorded.generation + 1
+            why = (
+                f"revision {wanted.revision}"
+                if wanted.revision > recorded.revision
+                else "--replace"
+            )
+            return Replace(
+                key=key,
+                reason=f"{why}: publish a new template; the old one stays live until its end "
+                "date and moves to history",
+                desired=wanted,
+                recorded=recorded,
+                changes=changes,
+                send=_body(wanted, generation),
+                generation=generation,
+            )
+        reason = (
+            "published templates cannot be changed at AlipayHK: raise `revision:` to "
+            f"{recorded.revision + 1} in the entry's file to publish a new template"
+        )
+        return Blocked(key=key, reason=reason, desired=wanted, recorded=recorded, changes=changes)
 
 
 def _unknown_step(
@@ -308,27 +536,6 @@ def _unknown_step(
     return Unknown(key=key, reason=reason, desired=wanted, recorded=recorded, changes=changes)
 
 
-def _published_step(
-    key: str, wanted: Desired, recorded: TemplateRecord, options: PlanOptions
-) -> PlanStep:
-    if wanted.payload_hash == recorded.payload_hash:
-        return NoOp(key=key, reason="unchanged", desired=wanted, recorded=recorded)
-    changes = field_changes(recorded.payload, wanted.payload)
-    if key in options.replace:
-        generation = recorded.generation + 1
-        return Replace(
-            key=key,
-            reason="publish a new template; the old one stays live and moves to history",
-            desired=wanted,
-            recorded=recorded,
-            changes=changes,
-            send=_body(wanted, generation),
-            generation=generation,
-        )
-    reason = "published templates cannot be changed at AlipayHK"
-    return Blocked(key=key, reason=reason, desired=wanted, recorded=recorded, changes=changes)
-
-
 def _unknown_reason(key: str, record: TemplateRecord, env_args: str) -> str:
     detail = record.note or "a create was sent and its outcome was never recorded"
     return (
@@ -339,14 +546,16 @@ def _unknown_reason(key: str, record: TemplateRecord, env_args: str) -> str:
     )
 
 
-def generation_for(state: State, key: str, payload_hash: str) -> int:
-    """The generation apply uses for this entry's body: render prints the same requestId."""
-    recorded = state.current(key)
+def body_for(state: State, wanted: Desired) -> dict[str, JsonValue]:
+    """The body apply would send for this entry now: render prints the same requestId."""
+    recorded = state.current(wanted.key)
     if recorded is None:
-        return _next_generation(state, key)
-    if recorded.payload_hash == payload_hash:
-        return recorded.generation  # what was sent (a retry re-sends it)
-    return recorded.generation + 1  # what `--replace` would send
+        generation = _next_generation(state, wanted.key)
+    elif recorded.payload_hash == wanted.payload_hash and recorded.revision == wanted.revision:
+        generation = recorded.generation  # what was sent (a retry re-sends it)
+    else:
+        generation = recorded.generation + 1  # what a new revision (or --replace) sends
+    return _body(wanted, generation)
 
 
 def _next_generation(state: State, key: str) -> int:
@@ -359,7 +568,9 @@ def _next_generation(state: State, key: str) -> int:
 
 
 def _body(wanted: Desired, generation: int) -> dict[str, JsonValue]:
-    return with_request_id(wanted.key, wanted.payload, wanted.payload_hash, generation)
+    return with_request_id(
+        wanted.key, wanted.payload, wanted.payload_hash, generation, wanted.revision
+    )
 
 
 def field_changes(

@@ -7,7 +7,9 @@ This is an interface, versioned like the state file. Format `ipass-plan`, versio
       "format_version": 1,
       "binding": {"environment", "endpoint", "merchant_id", "lineage", "serial", "catalog_hash"},
       "options": {"targets", "excludes", "replace", "retry_unknown"},
-      "summary": {"create", "no-op", "blocked", "replace", "retire", "unknown", "retry"},
+      "summary": {"create", "no-op", "blocked", "replace", "retire", "unknown", "retry",
+                  "move", "adopt"},
+      "warnings": ["..."],
       "has_changes": true,
       "steps": [
         {
@@ -25,7 +27,12 @@ This is an interface, versioned like the state file. Format `ipass-plan`, versio
 
 - `binding` is what the plan was computed from; a saved plan applies only to exactly this state
   (lineage and serial) and this rendered catalog (catalog_hash).
-- `summary` always holds all seven actions, zeros included; it counts `steps`.
+- `summary` always holds all nine actions, zeros included; it counts `steps`.
+- `warnings` are what a reviewer should know that blocks nothing (a create whose content is
+  exactly that of a key that left the catalog: probably a rename without `moved_from`).
+- A `move` step names its `old_key`; it carries a `send` body only when the renamed entry's
+  revision was raised (a new template is published after the move). An `adopt` step names the
+  adopted `template_code` and sends nothing.
 - `steps` are sorted by key, one per entry in scope. The descriptive fields (type, product,
   names, price, start, end) describe one payload, the step's *subject*: the recorded one for
   `retry`, `unknown` and `retire` (what was sent, or what stays live), else the catalog's.
@@ -56,10 +63,12 @@ from reconciler.domain.contract.dates import END_MS, MIN_MS, format_hk
 from reconciler.domain.plan import (
     CHANGES,
     Action,
+    Adopt,
     Blocked,
     Create,
     Desired,
     FieldChange,
+    Move,
     NoOp,
     Plan,
     PlanStep,
@@ -67,6 +76,7 @@ from reconciler.domain.plan import (
     Retire,
     Retry,
     Unknown,
+    Vanished,
     step_source,
 )
 from reconciler.domain.schemas import SCHEMA_DIALECT
@@ -74,7 +84,7 @@ from reconciler.domain.state import TemplateRecord
 from reconciler.errors import ConflictError
 
 PLAN_FORMAT: Final = "ipass-plan"
-PLAN_FORMAT_VERSION: Final = 2
+PLAN_FORMAT_VERSION: Final = 3
 # Steps that carry the body apply would send.
 _SENDING: Final = frozenset({Action.CREATE, Action.REPLACE, Action.RETRY})
 
@@ -105,7 +115,7 @@ class OptionsDocument(_Document):
 
 
 class SummaryDocument(_Document):
-    """Steps per action; all seven keys are always present."""
+    """Steps per action; all nine keys are always present."""
 
     create: Count
     no_op: Count = Field(alias="no-op")
@@ -114,6 +124,8 @@ class SummaryDocument(_Document):
     retire: Count
     unknown: Count
     retry: Count
+    move: Count
+    adopt: Count
 
 
 class NamesDocument(_Document):
@@ -159,15 +171,17 @@ class StepDocument(_Document):
     generation: Count = Field(description="templates published for this key before this one")
     changes: tuple[ChangeDocument, ...] = Field(description="published -> catalog, per field")
     send: dict[str, JsonValue] | None = Field(description="the exact createTemplate body")
+    old_key: str | None = Field(default=None, description="move: the key it was renamed from")
 
 
 class PlanDocument(_Document):
     format: Literal["ipass-plan"]
-    format_version: Literal[2]
+    format_version: Literal[3]
     binding: BindingDocument
     options: OptionsDocument
     summary: SummaryDocument
     has_changes: bool = Field(description="apply would call AlipayHK or change the state")
+    warnings: tuple[str, ...] = Field(default=(), description="things a reviewer should know")
     steps: tuple[StepDocument, ...]
 
 
@@ -196,6 +210,7 @@ def plan_document(plan: Plan, *, slim: bool = False) -> PlanDocument:
         ),
         summary=_count(step.action for step in plan.steps),
         has_changes=plan.has_changes,
+        warnings=plan.warnings,
         steps=tuple(_step(step, slim=slim) for step in plan.steps),
     )
 
@@ -313,6 +328,19 @@ def _parts(step: PlanStep) -> _Parts:  # noqa: PLR0911 - one arm per step kind
                 step.send,
                 step.generation,
             )
+        case Move():
+            return _Parts(
+                step.desired.payload,
+                step.desired,
+                step.recorded,
+                step.changes,
+                step.send,
+                step.generation,
+            )
+        case Adopt():
+            return _Parts(step.desired.payload, step.desired, None, (), None, 0)
+        case Vanished():
+            return _Parts(step.recorded.payload, None, step.recorded, (), None, 0)
         case _:
             assert_never(step)
 
@@ -334,7 +362,7 @@ def _step(step: PlanStep, *, slim: bool) -> StepDocument:
         price=_price(payload),
         start=_moment(payload.get("startDate")),
         end=_moment(payload.get("endDate")),
-        template_code=recorded.template_code if recorded is not None else None,
+        template_code=_template_code(step, recorded),
         recorded_request_id=recorded.request_id if recorded is not None else None,
         request_id=request_id if isinstance(request_id, str) else None,
         payload_hash=desired.payload_hash if desired is not None else None,
@@ -342,7 +370,14 @@ def _step(step: PlanStep, *, slim: bool) -> StepDocument:
         generation=parts.generation,
         changes=tuple(_change(change) for change in parts.changes),
         send=parts.send,
+        old_key=step.old_key if isinstance(step, Move) else None,
     )
+
+
+def _template_code(step: PlanStep, recorded: TemplateRecord | None) -> str | None:
+    if isinstance(step, Adopt):
+        return step.template_code
+    return recorded.template_code if recorded is not None else None
 
 
 def _bare_step(step: NoOp) -> StepDocument:
@@ -427,7 +462,7 @@ def _check_consistent(document: PlanDocument, where: str) -> None:
 
 
 def _check_send(step: StepDocument, where: str) -> None:
-    if (step.send is not None) != (step.action in _SENDING):
+    if step.action is not Action.MOVE and (step.send is not None) != (step.action in _SENDING):
         must = "must carry" if step.action in _SENDING else "cannot carry"
         raise _refuse(where, f"step {step.key!r}: a {step.action.value} step {must} a send body")
     if step.send is None:

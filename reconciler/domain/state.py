@@ -50,6 +50,11 @@ class TemplateRecord(BaseModel):
     payload_hash: Sha256
     payload: dict[str, JsonValue]
     generation: int = Field(default=0, ge=0)
+    # The catalog's `revision:` this template was published for (1 unless raised).
+    revision: int = Field(default=1, ge=1)
+    # Recorded from `adopt: CODE`: made outside ipass, content taken from the catalog and not
+    # verified (AlipayHK offers no read API).
+    adopted: bool = False
     source: str | None = None
     recorded_at: str
     updated_at: str
@@ -76,6 +81,8 @@ EventOp = Literal[
     "imported",
     "forgotten",
     "unlocked",
+    "moved",
+    "adopted",
 ]
 
 
@@ -141,6 +148,13 @@ class State(BaseModel):
         events = entries[key].events if key in entries else ()
         back = previous if previous is not None else StateEntry()
         entries[key] = back.model_copy(update={"events": events})
+        return self.model_copy(update={"entries": entries})
+
+    def moved(self, old: str, new: str) -> State:
+        """A copy with `old`'s entry (records and log) under `new`; `old` is gone."""
+        entries = dict(self.entries)
+        entry = entries.pop(old, StateEntry())
+        entries[new] = entry
         return self.model_copy(update={"entries": entries})
 
     def noted(self, key: str | None, note: EventNote) -> State:

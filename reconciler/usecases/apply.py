@@ -20,10 +20,14 @@ from itertools import repeat
 from pathlib import Path
 from typing import Protocol, TypedDict, assert_never
 
+from pydantic import JsonValue
+
 from reconciler.domain import outcomes
 from reconciler.domain.canonical import canonical_json
 from reconciler.domain.events import (
+    Adopted,
     Created,
+    Moved,
     Pending,
     Rejected,
     Retired,
@@ -33,10 +37,12 @@ from reconciler.domain.events import (
 )
 from reconciler.domain.plan import (
     Action,
+    Adopt,
     Blocked,
     Create,
     Desired,
     Destination,
+    Move,
     NoOp,
     Plan,
     PlanOptions,
@@ -44,12 +50,20 @@ from reconciler.domain.plan import (
     Replace,
     Retire,
     Retry,
+    Vanished,
     compute_plan,
     step_source,
 )
 from reconciler.domain.plan import Unknown as UnknownStep
 from reconciler.domain.state import State, StateEntry, TemplateRecord
-from reconciler.errors import Interrupted, InvalidInput, IpassError, OutcomeUnknown, VendorRejected
+from reconciler.errors import (
+    Interrupted,
+    InvalidInput,
+    IpassError,
+    OutcomeUnknown,
+    StorageError,
+    VendorRejected,
+)
 from reconciler.usecases.saved_plan import SavedPlan, check_saved_plan
 
 
@@ -99,6 +113,11 @@ class ApplyPorts:
     operator: str
     destination: Destination
     ensure_writable: Callable[[], None] = lambda: None
+    # Refuses (StorageError) when the state folder lacks room to record this many creates
+    # with bodies of this many bytes in all: checked before anything is journaled or sent.
+    ensure_space: Callable[[int, int], None] = lambda creates, body_bytes: None
+    # A second Ctrl-C: write nothing more to the journal; the process is about to end at once.
+    abandon: Callable[[], None] = lambda: None
     # When set, the intent (every create of the run, as pending) is recorded outside this
     # machine before the first request is sent, and the outcomes after the run (git push).
     publisher: Publisher | None = None
@@ -121,6 +140,8 @@ class ApplyReport:
     plan: Plan
     created: list[tuple[str, str]] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    adopted: list[tuple[str, str]] = field(default_factory=list)
     state_file: Path | None = None
 
 
@@ -160,6 +181,7 @@ def apply(
             # A run killed while writing the snapshot left its outcomes only in the journal.
             ports.store.recover(state, loaded=snapshot)
             return report
+        _ensure_space(plan, ports)
         if not confirm(plan):
             raise InvalidInput("apply cancelled; nothing was changed")
         engine = _Engine(
@@ -176,6 +198,21 @@ def apply(
         return report
 
 
+def _ensure_space(plan: Plan, ports: ApplyPorts) -> None:
+    """Refuse a run the disk cannot record, before anything is journaled or sent."""
+    sends = [step.send for step in plan.steps if isinstance(step, Create | Replace | Retry)]
+    ports.ensure_space(len(sends), sum(len(canonical_json(body)) for body in sends))
+
+
+def _not_sent(step: Create | Replace | Retry, error: StorageError) -> StorageError:
+    """Its `pending` line could not be written, so the request was not sent; nor is any after."""
+    return StorageError(
+        f"{step_source(step)}: {step.key}: not sent: {error.message}",
+        hint=f"{error.hint or 'fix the state folder'}; creates before it are recorded, and "
+        "nothing was sent for it or after it",
+    )
+
+
 def refuse_blocked(plan: Plan, env_args: str = "") -> None:
     """Apply runs all of a plan or none of it: blocked and unknown entries stop it first."""
     blocked = plan.of(Action.BLOCKED)
@@ -183,10 +220,11 @@ def refuse_blocked(plan: Plan, env_args: str = "") -> None:
         keys = ", ".join(step.key for step in blocked)
         raise InvalidInput(
             f"the plan has {len(blocked)} blocked entr{'y' if len(blocked) == 1 else 'ies'} "
-            f"({keys}): published templates cannot be changed, so nothing was applied",
-            hint="publish the edit under a new key, or `ipass apply --replace KEY "
-            f'--reason "..."{env_args}` to create a new template and keep the old one in '
-            "history; or leave them out with --exclude",
+            f"({keys}): nothing was applied",
+            hint=f"`ipass plan{env_args}` says why for each; an edit of a published entry is published by "
+            "raising `revision:` in its file (reviewed in the pull request); in an emergency "
+            f'`ipass apply --replace KEY --reason "..."{env_args}`; or leave them out with '
+            "--exclude",
         )
     unknown = plan.of(Action.UNKNOWN)
     if unknown:
@@ -244,17 +282,7 @@ class _Engine:
         sends: list[Create | Replace | Retry] = []
         try:
             for step in changes:
-                match step:
-                    case Retire():  # local bookkeeping: no request involved
-                        self._record(Retired(**self._base(step.key)), durable=True)
-                        self.report.retired.append(step.key)
-                        self._done(step, "retired")
-                    case Create() | Replace() | Retry():
-                        sends.append(step)
-                    case NoOp() | Blocked() | UnknownStep():  # filtered out above
-                        raise ValueError(f"{step.key}: {step.action} is not a change")
-                    case _:
-                        assert_never(step)
+                self._bookkeep(step, sends)
             if self.ports.publisher is not None and sends:
                 self._declare_intent(self.ports.publisher, plan, sends)
             with ThreadPoolExecutor(self.parallelism, thread_name_prefix="ipass-apply") as pool:
@@ -264,7 +292,11 @@ class _Engine:
         finally:
             self.close()
         if self.ports.publisher is not None and (
-            self.report.created or self.report.retired or self._failures
+            self.report.created
+            or self.report.retired
+            or self.report.moved
+            or self.report.adopted
+            or self._failures
         ):
             self.ports.publisher.outcome(plan.binding.environment, self.report)
         if self._failures:
@@ -281,10 +313,13 @@ class _Engine:
             return
         try:
             self._send(step, client)
-        except (OutcomeUnknown, VendorRejected) as error:
+        except IpassError as error:  # rejected, unknown, or its pending line was not written
             with self._lock:
                 self._failures.append((index, error))
             self._halt.set()
+        except BaseException:
+            self._halt.set()  # a bug: no new create starts while it travels up
+            raise
 
     def _base(self, key: str) -> _EventBase:
         return _EventBase(
@@ -338,6 +373,47 @@ class _Engine:
                 )
                 self._record(event, durable=True)
 
+    def _bookkeep(self, step: PlanStep, sends: list[Create | Replace | Retry]) -> None:
+        """Record what needs no request now; queue what does."""
+        match step:
+            case Retire():  # local bookkeeping: no request involved
+                self._record(Retired(**self._base(step.key)), durable=True)
+                self.report.retired.append(step.key)
+                self._done(step, "retired")
+            case Move():  # the state entry is renamed; a raised revision also sends
+                self._record(Moved(**self._base(step.key), old_key=step.old_key), durable=True)
+                self.report.moved.append((step.old_key, step.key))
+                self._done(step, f"moved from {step.old_key}")
+                if step.send is not None:
+                    sends.append(_replacement(step, step.send))
+            case Adopt():  # recorded from the catalog; AlipayHK is not called
+                self._record(self._adopted(step), durable=True)
+                self.report.adopted.append((step.key, step.template_code))
+                self._done(step, f"adopted {step.template_code}")
+            case Create() | Replace() | Retry():
+                sends.append(step)
+            case NoOp() | Blocked() | UnknownStep() | Vanished():  # filtered out by the caller
+                raise ValueError(f"{step.key}: {step.action} is not a change")
+            case _:
+                assert_never(step)
+
+    def _adopted(self, step: Adopt) -> Adopted:
+        base = self._base(step.key)
+        record = TemplateRecord(
+            status="created",
+            template_code=step.template_code,
+            request_id="adopted",
+            payload_hash=step.desired.payload_hash,
+            payload=step.desired.payload,
+            revision=step.desired.revision,
+            adopted=True,
+            source=step.desired.source,
+            recorded_at=base["at"],
+            updated_at=base["at"],
+            note="adopted: made outside ipass; content from the catalog, not verified",
+        )
+        return Adopted(**base, record=record)
+
     def _declare(self, step: Create | Replace | Retry) -> None:
         with self._lock:
             previous = self.state.entries.get(step.key)
@@ -348,12 +424,16 @@ class _Engine:
             payload_hash=_sent_hash(step),
             payload=step.send,
             generation=step.generation,
+            revision=step.desired.revision if step.desired is not None else 1,
             source=step_source(step),
             recorded_at=base["at"],
             updated_at=base["at"],
         )
         pending = Pending(**base, record=record, replacing=isinstance(step, Replace))
-        self._record(pending, durable=True)  # invariant 1: on disk before the request leaves
+        try:
+            self._record(pending, durable=True)  # invariant 1: on disk before the request leaves
+        except StorageError as error:
+            raise _not_sent(step, error) from None
         with self._lock:
             self._declared[step.key] = previous
 
@@ -428,7 +508,9 @@ class _Engine:
         self.store.close()
 
 
-_CHANGING = frozenset({Action.CREATE, Action.REPLACE, Action.RETRY, Action.RETIRE})
+_CHANGING = frozenset(
+    {Action.CREATE, Action.REPLACE, Action.RETRY, Action.RETIRE, Action.MOVE, Action.ADOPT}
+)
 
 
 class _EventBase(TypedDict):
@@ -440,6 +522,19 @@ class _EventBase(TypedDict):
     at: str
     operator: str
     reason: str | None
+
+
+def _replacement(step: Move, send: dict[str, JsonValue]) -> Replace:
+    """After a move, a raised revision publishes a new template for the new key."""
+    return Replace(
+        key=step.key,
+        reason=step.reason,
+        desired=step.desired,
+        recorded=step.recorded,
+        changes=step.changes,
+        send=send,
+        generation=step.generation,
+    )
 
 
 def _sent_hash(step: Create | Replace | Retry) -> str:

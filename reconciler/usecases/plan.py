@@ -8,14 +8,13 @@ from dataclasses import dataclass
 
 from reconciler.adapters.statefile import StateStore
 from reconciler.domain.config import Target
-from reconciler.domain.payload import with_request_id
 from reconciler.domain.plan import (
     Desired,
     Destination,
     Plan,
     PlanOptions,
+    body_for,
     compute_plan,
-    generation_for,
 )
 from reconciler.domain.problems import ProblemsFound
 from reconciler.domain.state import State
@@ -99,12 +98,4 @@ def render_bodies(target: Target, keys: Sequence[str]) -> dict[str, object]:
         hint = f"did you mean {guesses[0]!r}?" if guesses else "`ipass validate` lists the keys"
         raise InvalidInput(f"no catalog entry with key {unknown[0]!r}", hint=hint)
     chosen = list(keys) if keys else sorted(inputs.desired)
-    return {
-        key: with_request_id(
-            key,
-            inputs.desired[key].payload,
-            inputs.desired[key].payload_hash,
-            generation_for(inputs.state, key, inputs.desired[key].payload_hash),
-        )
-        for key in chosen
-    }
+    return {key: body_for(inputs.state, inputs.desired[key]) for key in chosen}

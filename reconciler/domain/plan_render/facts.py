@@ -33,6 +33,8 @@ ORDER: Final = (
     Action.CREATE,
     Action.REPLACE,
     Action.RETRY,
+    Action.MOVE,
+    Action.ADOPT,
     Action.RETIRE,
     Action.NOOP,
 )
@@ -43,6 +45,8 @@ COUNTED: Final = {
     Action.BLOCKED: "blocked",
     Action.UNKNOWN: "with an unknown outcome",
     Action.RETIRE: "to retire",
+    Action.MOVE: "to move",
+    Action.ADOPT: "to adopt",
     Action.NOOP: "unchanged",
 }
 PRODUCTS: Final = {
@@ -166,11 +170,15 @@ def value_words(path: str, value: JsonValue, currency: str | None) -> str:
 
 
 def way_out(key: str, environment: str) -> tuple[Hint, ...]:
-    """How to publish an edit of a published template (it cannot be changed in place)."""
+    """What unblocks a blocked entry: the catalog first (the Why line says what), then the
+    emergency flag."""
     apply = f"ipass apply --env {command_word(environment)}"
     return (
-        Hint("publish it under a new key (a new catalog entry), or", None),
-        Hint("publish a new template for it:", f"{apply} --replace {command_word(key)}"),
+        Hint("change the catalog as the Why line says (e.g. raise `revision:`), or", None),
+        Hint(
+            "in an emergency:",
+            f"{apply} --replace {command_word(key)} --reason TEXT",
+        ),
     )
 
 
@@ -195,7 +203,15 @@ def next_steps(action: Action, key: str, environment: str) -> tuple[str, tuple[H
             return "Way out", way_out(key, environment)
         case Action.UNKNOWN:
             return "To resolve", resolve_commands(key, environment)
-        case Action.CREATE | Action.NOOP | Action.REPLACE | Action.RETIRE | Action.RETRY:
+        case (
+            Action.CREATE
+            | Action.NOOP
+            | Action.REPLACE
+            | Action.RETIRE
+            | Action.RETRY
+            | Action.MOVE
+            | Action.ADOPT
+        ):
             return None
         case _:
             assert_never(action)

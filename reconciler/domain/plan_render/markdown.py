@@ -38,6 +38,8 @@ _MARKS: Final = {
     Action.REPLACE: "🟡",
     Action.RETRY: "🟡",
     Action.RETIRE: "🟡",
+    Action.MOVE: "🔵",
+    Action.ADOPT: "🔵",
     Action.BLOCKED: "🔴",
     Action.UNKNOWN: "🔴",
     Action.NOOP: "⚪",

@@ -35,6 +35,8 @@ _COLORS: Final = {
     Action.REPLACE: _YELLOW,
     Action.RETRY: _YELLOW,
     Action.RETIRE: _YELLOW,
+    Action.MOVE: _YELLOW,
+    Action.ADOPT: _YELLOW,
     Action.BLOCKED: _RED,
     Action.UNKNOWN: _RED,
 }

@@ -525,7 +525,7 @@ def test_options_are_shown_as_flags() -> None:
     options = PlanOptions(targets=("gift-card[100]",), replace=("museum-pass",), retry_unknown=True)
     text = plan_text(make_plan([], options=options))
     assert text.splitlines()[2] == (
-        "Options: --target 'gift-card[100]' --replace museum-pass --retry-unknown"
+        "Options: --select 'gift-card[100]' --replace museum-pass --retry-unknown"
     )
 
 

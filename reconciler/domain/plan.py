@@ -16,6 +16,7 @@ from pydantic import JsonValue
 
 from reconciler.domain.canonical import canonical_json, sha256_hex
 from reconciler.domain.payload import with_request_id
+from reconciler.domain.selectors import Candidate, select
 from reconciler.domain.state import State, TemplateRecord
 from reconciler.errors import InvalidInput
 
@@ -242,6 +243,8 @@ class Plan:
     counts: Mapping[Action, int] = field(default_factory=dict)
     # Things a reviewer should know that block nothing (a create that looks like a rename).
     warnings: tuple[str, ...] = ()
+    # Entries known to the catalog or the state that the selectors left out.
+    outside: int = 0
 
     @property
     def has_changes(self) -> bool:
@@ -280,10 +283,9 @@ def compute_plan(
     declared = retirements or {}
     _check_declarations(desired, declared)
     moves = _moves(desired, state)
-    recorded = {k for k, e in state.entries.items() if e.current is not None}
-    known = (set(desired) | recorded) - set(moves)
-    _check_named(options, known, desired)
-    scope = _scope(known, options)
+    selection = select(_candidates(desired, state, set(moves)), options.targets, options.excludes)
+    _check_replace(options, desired)
+    scope = selection.keys
     rules = _Rules(state, options, destination.env_args, declared, moves)
     steps = tuple(rules.step(key, desired.get(key)) for key in sorted(scope))
     counts: dict[Action, int] = {}
@@ -297,29 +299,46 @@ def compute_plan(
         serial=state.serial,
         catalog_hash=catalog_hash(desired),
     )
-    return Plan(binding, options, steps, counts, _rename_warnings(steps))
+    return Plan(binding, options, steps, counts, _rename_warnings(steps), selection.outside)
 
 
-def _check_named(options: PlanOptions, known: set[str], desired: Mapping[str, Desired]) -> None:
-    for flag, keys, pool in (
-        ("--target", options.targets, known),
-        ("--exclude", options.excludes, known),
-        ("--replace", options.replace, set(desired)),
-    ):
-        for key in keys:
-            if key not in pool:
-                guesses = difflib.get_close_matches(key, sorted(pool), n=1)
-                hint = (
-                    f"did you mean {guesses[0]!r}?"
-                    if guesses
-                    else "`ipass state list` and `ipass validate` show the keys"
+def _candidates(desired: Mapping[str, Desired], state: State, moved: set[str]) -> list[Candidate]:
+    """Every key a plan can have a step for: the catalog's, and recorded ones it lacks."""
+    found = [
+        Candidate(
+            key=wanted.key,
+            source=wanted.source,
+            product=_text(wanted.payload, "product"),
+            type=_text(wanted.payload, "type"),
+            tags=wanted.tags,
+        )
+        for wanted in desired.values()
+    ]
+    for key, entry in state.entries.items():
+        record = entry.current
+        if record is not None and key not in desired and key not in moved:
+            found.append(
+                Candidate(
+                    key=key,
+                    source=record.source,
+                    product=_text(record.payload, "product"),
+                    type=_text(record.payload, "type"),
                 )
-                raise InvalidInput(f"{flag} {key!r}: no such entry", hint=hint)
+            )
+    return found
 
 
-def _scope(known: set[str], options: PlanOptions) -> set[str]:
-    scope = set(options.targets) if options.targets else set(known)
-    return scope - set(options.excludes)
+def _text(payload: Mapping[str, JsonValue], name: str) -> str | None:
+    value = payload.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _check_replace(options: PlanOptions, desired: Mapping[str, Desired]) -> None:
+    for key in options.replace:
+        if key not in desired:
+            guesses = difflib.get_close_matches(key, sorted(desired), n=1)
+            hint = f"did you mean {guesses[0]!r}?" if guesses else "`ipass validate` lists the keys"
+            raise InvalidInput(f"--replace {key!r}: no such catalog entry", hint=hint)
 
 
 def _check_declarations(desired: Mapping[str, Desired], declared: Mapping[str, Retirement]) -> None:

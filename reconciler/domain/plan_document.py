@@ -108,8 +108,10 @@ class BindingDocument(_Document):
 
 
 class OptionsDocument(_Document):
-    targets: tuple[str, ...] = Field(description="--target keys; empty means every entry")
-    excludes: tuple[str, ...] = Field(description="--exclude keys")
+    targets: tuple[str, ...] = Field(
+        description="--select (or --target) selectors; empty means every entry"
+    )
+    excludes: tuple[str, ...] = Field(description="--exclude selectors")
     replace: tuple[str, ...] = Field(description="--replace keys")
     retry_unknown: bool = Field(description="--retry-unknown")
 
@@ -182,6 +184,9 @@ class PlanDocument(_Document):
     summary: SummaryDocument
     has_changes: bool = Field(description="apply would call AlipayHK or change the state")
     warnings: tuple[str, ...] = Field(default=(), description="things a reviewer should know")
+    outside_selection: Count = Field(
+        default=0, description="entries the selectors left out of this plan"
+    )
     steps: tuple[StepDocument, ...]
 
 
@@ -211,6 +216,7 @@ def plan_document(plan: Plan, *, slim: bool = False) -> PlanDocument:
         summary=_count(step.action for step in plan.steps),
         has_changes=plan.has_changes,
         warnings=plan.warnings,
+        outside_selection=plan.outside,
         steps=tuple(_step(step, slim=slim) for step in plan.steps),
     )
 

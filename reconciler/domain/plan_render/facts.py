@@ -113,12 +113,16 @@ def options_line(document: PlanDocument) -> str | None:
     """The plan's options as command-line flags, or None when there are none."""
     options = document.options
     flags = [
-        *(f"--target {command_word(key)}" for key in options.targets),
+        *(f"--select {command_word(key)}" for key in options.targets),
         *(f"--exclude {command_word(key)}" for key in options.excludes),
         *(f"--replace {command_word(key)}" for key in options.replace),
         *(["--retry-unknown"] if options.retry_unknown else []),
     ]
-    return " ".join(flags) if flags else None
+    if not flags:
+        return None
+    outside = document.outside_selection
+    left = f" ({outside} entr{'y' if outside == 1 else 'ies'} outside the selection)"
+    return " ".join(flags) + (left if outside else "")
 
 
 def facts(step: StepDocument) -> list[Fact]:

@@ -22,7 +22,7 @@ from typing import Final
 
 from pydantic import JsonValue
 
-from reconciler.domain.catalog_files import check_var_name
+from reconciler.domain.catalog_files import var_name_refusal
 from reconciler.domain.contract.rules import Violation, check_template_content
 from reconciler.domain.payload import content_payload, payload_digest
 from reconciler.domain.problems import FieldPath, Problem, format_field_path
@@ -158,17 +158,9 @@ def _entry_vars(
         _item_problem(document, ("vars",), problems, "must be a mapping of names to values")
         return {}
     for name in raw:
-        try:
-            check_var_name(document, ("vars", name), name)
-        except YamlError as error:
-            _item_problem(document, ("vars", name), problems, error.reason)
-        if name in renderer.reserved_names:
-            _item_problem(
-                document,
-                ("vars", name),
-                problems,
-                f"{name!r} is the name of a macro; choose another variable name",
-            )
+        refusal = var_name_refusal(name, renderer.reserved_meaning)
+        if refusal is not None:
+            _item_problem(document, ("vars", name), problems, refusal)
     return raw
 
 

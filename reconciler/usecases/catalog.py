@@ -46,26 +46,32 @@ def load_catalog(
     catalogs large enough to repay starting them).
     """
     root, catalog_dir, env_name = target.root, target.catalog_dir, target.name
-    if not catalog_dir.is_dir():
+    try:
+        found = catalog_files.catalog_folder_exists(catalog_dir, root)
+    except YamlError as error:
+        return CatalogResult(target, 0, (), (cat.yaml_problem(error),))
+    if not found:
         raise InvalidInput(
             f"no catalog folder at {catalog_files.display(catalog_dir, root)!r}",
             hint="create catalog/templates/ with one YAML file per template, or use -C",
         )
     files, problems = catalog_files.template_files(catalog_dir, root)
     try:
+        macros = catalog_files.load_macros(catalog_dir, root)
+        # Macro files are checked here, once, before any work is shared out; variables may not
+        # take the name of a macro or of anything else templates already use.
+        reserved = Renderer(macros).reserved_meaning
         shared = cat.SharedInputs(
             environment=env_name,
             merchant_id=target.merchant_id,
-            variables=catalog_files.load_variables(catalog_dir, root, env_name),
+            variables=catalog_files.load_variables(catalog_dir, root, env_name, reserved),
             defaults=catalog_files.load_mapping(catalog_dir / "defaults.yaml", root),
             now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
             published=published,
         )
     except YamlError as error:
-        # Without its variables or defaults no entry can be rendered: report this alone.
+        # Without its macros, variables or defaults no entry can be rendered: report this alone.
         return CatalogResult(target, len(files), (), (*problems, cat.yaml_problem(error)))
-    macros = catalog_files.load_macros(catalog_dir, root)
-    Renderer(macros)  # macro files are checked here, once, before any work is shared out
     named = [(path, catalog_files.display(path, root)) for path in files]
     loaded = cat.LoadedCatalog()
     for result in _load_all(named, shared, macros, workers):

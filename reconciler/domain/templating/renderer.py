@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 from jinja2 import Template, nodes
+from jinja2.defaults import DEFAULT_NAMESPACE
 from jinja2.parser import Parser
 from jinja2.runtime import Macro, Undefined
 
@@ -45,11 +46,17 @@ _FORBIDDEN_MESSAGE: Final = (
 )
 _GLOBALS: Final = frozenset({"range", "dict"})
 _MACRO_FILE_NODES: Final = (nodes.Macro, nodes.Assign, nodes.AssignBlock)
-# Names Jinja gives a meaning of its own, so a variable by that name would be shadowed or unusable.
-_JINJA_NAMES: Final = frozenset(
-    {"self", "loop", "caller", "varargs", "kwargs"}
-    | {"true", "false", "none", "True", "False", "None"}
+# Jinja's own globals, also those the sandbox removes (`lipsum`, `cycler`, `joiner`,
+# `namespace`): a variable by such a name reads as the global to anyone who knows Jinja.
+_JINJA_GLOBALS: Final = frozenset(DEFAULT_NAMESPACE)
+# Names Jinja gives a meaning of its own, so a variable by that name would be shadowed or unusable;
+# `not` is the one word Jinja's grammar reads as an operator wherever it stands.
+_JINJA_OWN: Final[Mapping[str, str]] = MappingProxyType(
+    dict.fromkeys(("self", "loop", "caller", "varargs", "kwargs"), "a name Jinja sets itself")
+    | dict.fromkeys(("true", "false", "none", "True", "False", "None"), "a Jinja constant")
+    | {"not": "a Jinja operator"}
 )
+_JINJA_NAMES: Final = frozenset(_JINJA_OWN)
 # Jinja reads some of these words as operators (`not`) or constants (`None`): left to Jinja.
 _KEYWORDS: Final = frozenset(keyword.kwlist)
 
@@ -69,8 +76,9 @@ class Renderer:
     """Renders catalog string values. Compiled templates are cached by source text, which is safe
     because the context is only given at render time.
 
-    Macro names and the globals are reserved (`reserved_names`): a context variable with the same
-    name would silently hide them, so the catalog loader refuses such variables. Macros see their
+    Macro names, the globals and Jinja's own names are reserved (`reserved_names`;
+    `reserved_meaning` says what each one is): a context variable with the same name would
+    silently hide them or be hidden, so the catalog loader refuses such variables. Macros see their
     arguments, the globals and every other macro, never the caller's context. Names starting with
     `_` stay private to their macro file. Top-level text and expressions in a macro file are
     dropped unrendered; only `{% macro %}` and `{% set %}` are kept.
@@ -97,16 +105,27 @@ class Renderer:
         self._compiled: dict[str, _Compiled] = {}
         self._macro_files: dict[str, tuple[str, Template]] = {}
         self._scope: dict[str, Any] = dict(self._sandbox.globals)
+        self._macro_files_of: dict[str, str] = {}  # macro name -> the file defining it
         self._macros = self._load_macros(macro_sources)
         self._sandbox.globals.update(self._macros)
         self._scope.update(self._macros)
-        self._reserved = frozenset(self._scope) | _JINJA_NAMES
+        self._reserved = frozenset(self._scope) | _JINJA_GLOBALS | _JINJA_NAMES
         self._not_substituted = self._reserved | _KEYWORDS
 
     @property
     def reserved_names(self) -> frozenset[str]:
         """Names a context variable must not use: globals, macros and Jinja's own names."""
         return self._reserved
+
+    def reserved_meaning(self, name: str) -> str | None:
+        """What `name` already is in a template (`None` if nothing): "a macro in <file>",
+        "a Jinja global", "a Jinja constant", ... A variable by that name would hide it, or be
+        hidden by it."""
+        if name in self._macro_files_of:
+            return f"a macro in {self._macro_files_of[name]}"
+        if name in self._scope or name in _JINJA_GLOBALS:
+            return "a Jinja global"
+        return _JINJA_OWN.get(name)
 
     def render(self, source: str, context: Mapping[str, PlainData]) -> PlainData:
         """Renders one value. A value that is exactly `{{ expr }}` gives the expression's native
@@ -202,6 +221,7 @@ class Renderer:
                 owners[name] = display
                 macros[name] = macro
         scope.update(macros)
+        self._macro_files_of = owners
         return macros
 
     def _load_macro_file(

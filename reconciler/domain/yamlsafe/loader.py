@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable
@@ -128,11 +129,20 @@ def _parse(data: bytes, parser: _ParserFactory, builder: TreeBuilder) -> PlainDa
 _BOM: Final = b"\xef\xbb\xbf"
 
 
+# O_NONBLOCK: a FIFO planted in the catalog is refused below instead of waiting for a writer.
+# O_NOFOLLOW: a symlink (even one swapped in after the caller checked the name) is refused, so
+# nothing outside the catalog is read through it.
+_OPEN_FLAGS: Final = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
 def _read_capped(file: Path, shown: str, max_bytes: int) -> bytes:
-    # O_NONBLOCK: a FIFO planted in the catalog is refused below instead of waiting for a writer.
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        descriptor = os.open(file, flags)
+        descriptor = os.open(file, _OPEN_FLAGS)
         try:
             status = os.fstat(descriptor)
             if not stat.S_ISREG(status.st_mode):
@@ -142,6 +152,8 @@ def _read_capped(file: Path, shown: str, max_bytes: int) -> bytes:
         finally:
             os.close(descriptor)
     except OSError as error:
+        if error.errno == errno.ELOOP:  # what O_NOFOLLOW gives for a symlink
+            raise YamlError(shown, 1, 1, "symlink refused; put the file itself here") from None
         reason = error.strerror or type(error).__name__
         raise YamlError(
             shown, 1, 1, f"cannot read the file ({reason}); check that it exists and is readable"

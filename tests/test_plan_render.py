@@ -28,6 +28,7 @@ from reconciler.domain.plan import (
     Retirement,
     Retry,
     Unknown,
+    Vanished,
     catalog_hash,
     compute_plan,
     field_changes,
@@ -223,7 +224,9 @@ def make_plan(
     for step in ordered:
         counts[step.action] = counts.get(step.action, 0) + 1
     wanted = {
-        s.key: s.desired for s in ordered if not isinstance(s, Retire) and s.desired is not None
+        s.key: s.desired
+        for s in ordered
+        if not isinstance(s, Retire | Vanished) and s.desired is not None
     }
     binding = PlanBinding(
         environment,

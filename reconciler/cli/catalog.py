@@ -79,11 +79,26 @@ def schema() -> None:
     default=None,
     help="Folder to write to (default: schemas/ in the project).",
 )
-def export(out: Path | None) -> int:
-    """Write the JSON Schemas of catalog files into schemas/."""
-    from reconciler.usecases.schemas import export_schemas
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 naming each schema file that is missing or out of date.",
+)
+def export(out: Path | None, check: bool) -> int:
+    """Write the JSON Schemas of catalog files into schemas/ (or, with --check, compare)."""
+    from reconciler.domain.text import printable
+    from reconciler.usecases.schemas import export_schemas, stale_schemas
 
-    project_dir = options().project_dir
-    for path in export_schemas(out if out is not None else project_dir / "schemas"):
+    folder = out if out is not None else options().project_dir / "schemas"
+    if check:
+        stale = stale_schemas(folder)
+        for path in stale:
+            click.echo(printable(f"stale: {path}"))
+        if stale:
+            click.echo("hint: run `ipass schema export` and commit the result", err=True)
+            return int(ExitCode.INVALID_INPUT)
+        click.echo(printable(f"ok: the schemas in {folder} are current"))
+        return int(ExitCode.OK)
+    for path in export_schemas(folder):
         click.echo(f"wrote {path}")
     return int(ExitCode.OK)

@@ -31,6 +31,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("reconciler.cli.keys", "keys"),
     "sandbox": ("reconciler.cli.sandbox", "sandbox"),
     "doctor": ("reconciler.cli.doctor", "doctor"),
+    "init": ("reconciler.cli.init", "init"),
 }
 
 

@@ -1,6 +1,10 @@
 """Files that matter are replaced atomically: temp file in the same folder, fsync, rename, fsync.
 Files written once (crash reports) are created new, private, and never through a link.
 
+ipass never writes through a symbolic link nor replaces what is not a regular file: a link or a
+folder, device or pipe where one of its own files belongs is refused with the path, and so is a
+link standing for one of its own folders (`ensure_folder`).
+
 Every failure to write is a `StorageError` naming the path and what the operating system said
 (disk full, permission denied, read-only file system, ...), so the command line can tell the
 user what to fix and exit with the state-conflict code: the write may not have happened.
@@ -34,7 +38,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     temp file is created exclusively (`mkstemp`: `O_CREAT|O_EXCL|O_NOFOLLOW`) beside `path`,
     so the rename stays in one file system and never writes through a link.
     """
-    _refuse_unless_regular(path)
+    refuse_unless_regular(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -55,7 +59,8 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     fsync_dir(path.parent)
 
 
-def _refuse_unless_regular(path: Path) -> None:
+def refuse_unless_regular(path: Path) -> None:
+    """Raise `StorageError` unless `path` is absent or a regular file (a link is not followed)."""
     try:
         info = path.lstat()
     except FileNotFoundError:
@@ -86,6 +91,47 @@ def _write_all(fd: int, data: bytes, mode: int) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def ensure_folder(folder: Path, *, below: Path | None = None) -> None:
+    """Create `folder` (and missing parents) as one of ipass's own folders.
+
+    A symbolic link (or anything but a folder) standing for `folder` is refused, and so is one
+    standing for any folder between `below` and `folder` when `folder` lies below it: a planted
+    link must not send ipass's files somewhere else. Folders above `below` are the user's own.
+    """
+    for step in _own_folders(folder, below):
+        try:
+            info = step.lstat()
+        except FileNotFoundError:
+            break
+        except OSError as error:
+            raise StorageError.refused(step, "open the folder", error) from None
+        if stat.S_ISLNK(info.st_mode):
+            raise StorageError(
+                f"{step}: is a symbolic link; ipass keeps its own files in a real folder here "
+                "and does not follow a link",
+                hint="replace the link with a folder (move what it points to into its place)",
+            )
+        if not stat.S_ISDIR(info.st_mode):
+            raise StorageError(
+                f"{step}: is not a folder; ipass keeps its own files here",
+                hint="move it away, then run the command again",
+            )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StorageError.refused(folder, "create the folder", error) from None
+
+
+def _own_folders(folder: Path, below: Path | None) -> list[Path]:
+    """`folder` and the folders between `below` and it, outermost first."""
+    if below is None or not folder.is_relative_to(below):
+        return [folder]
+    parts = folder.relative_to(below).parts
+    if ".." in parts:
+        return [folder]
+    return [below.joinpath(*parts[: n + 1]) for n in range(len(parts))] or [folder]
 
 
 def fsync_dir(folder: Path) -> None:

@@ -32,7 +32,8 @@ class _Sender:
 
 
 def lock_for(target: Target, operation: str) -> EnvironmentLock:
-    return EnvironmentLock(target.locks_dir, target.name, operation)
+    # `.ipass/` and `.ipass/locks` are ipass's own folders: a link for either is refused.
+    return EnvironmentLock(target.locks_dir, target.name, operation, root=target.root)
 
 
 def apply_ports(target: Target, operator: str, *, publisher: Publisher | None = None) -> ApplyPorts:
@@ -49,14 +50,24 @@ def apply_ports(target: Target, operator: str, *, publisher: Publisher | None = 
     def lock() -> AbstractContextManager[object]:
         return lock_for(target, "apply")
 
+    store = state_store(target)
+
+    def ensure_writable_state() -> None:
+        ensure_writable(target.state_file.parent, root=target.root)
+        store.check_own_files()
+
     return ApplyPorts(
-        store=state_store(target),
+        store=store,
         lock=lock,
         connect=connect,
         load_desired=desired,
         clock=utc_now,
         operator=operator,
         destination=destination_of(target),
-        ensure_writable=lambda: ensure_writable(target.state_file.parent),
+        ensure_writable=ensure_writable_state,
+        ensure_space=lambda creates, body_bytes: store.ensure_space(
+            creates=creates, body_bytes=body_bytes
+        ),
+        abandon=store.abandon,
         publisher=publisher,
     )

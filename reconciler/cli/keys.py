@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from reconciler.cli.context import options
+
 
 @click.group(name="keys")
 def keys() -> None:
@@ -17,16 +19,17 @@ def keys() -> None:
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path(),
-    show_default=True,
-    help="Folder for the two PEM files (created with mode 0700 if missing).",
+    help="Folder for the two PEM files [default: .ipass/keys in the project]. A folder it "
+    "creates (mode 0700) gets a .gitignore holding '*'; an existing folder inside a git work "
+    "tree must be one git ignores.",
 )
-def generate(out_dir: Path) -> None:
+def generate(out_dir: Path | None) -> None:
     """Create a new RSA-2048 merchant key pair; never overwrites an existing key.
 
     Writes merchant_private_key.pem (PKCS#8, mode 0600: keep it secret, store it as a
     CI secret, never commit it) and merchant_public_key.pem, then prints the public key on
-    stdout as one line of base64 (the DER SubjectPublicKeyInfo, no PEM armour).
+    stdout as one line of base64 (the DER SubjectPublicKeyInfo, no PEM armour). Never
+    writes through a symbolic link, nor where `git add .` would take the private key.
 
     Paste that line into the AlipayHK merchant console, in the key settings of your
     Client-Id where the merchant (your) public key is uploaded. Note the keyVersion the
@@ -35,7 +38,10 @@ def generate(out_dir: Path) -> None:
     """
     from reconciler.usecases.keys import generate_merchant_keys
 
-    created = generate_merchant_keys(out_dir)
+    folder = out_dir if out_dir is not None else options().project_dir / ".ipass" / "keys"
+    created = generate_merchant_keys(folder)
+    if created.ignore_file is not None:
+        click.echo(f"wrote {created.ignore_file} (git ignores this folder)", err=True)
     click.echo(f"wrote {created.private_key_path} (mode 0600; keep it secret)", err=True)
     click.echo(f"wrote {created.public_key_path}", err=True)
     click.echo("public key for the AlipayHK console (one line):", err=True)

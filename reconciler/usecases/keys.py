@@ -22,7 +22,8 @@ from reconciler.errors import CredentialsError
 
 
 def generate_merchant_keys(out_dir: Path) -> KeyPairFiles:
-    """Write a new RSA-2048 merchant pair into `out_dir` (never overwriting anything)."""
+    """Write a new RSA-2048 merchant pair into `out_dir`: never over a file, never through a
+    link, never where git would take the private key (see `write_new_key_pair`)."""
     return write_new_key_pair(out_dir)
 
 

@@ -20,6 +20,7 @@ import binascii
 import logging
 import os
 import stat
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,10 @@ from reconciler.errors import CredentialsError, InvalidInput
 MAX_KEY_BYTES = 64 * 1024
 PRIVATE_KEY_FILE = "merchant_private_key.pem"
 PUBLIC_KEY_FILE = "merchant_public_key.pem"
+GITIGNORE_FILE = ".gitignore"
+IGNORE_ALL = b"# Written by `ipass keys generate`: private keys live here; git ignores it all.\n*\n"
+WORK_FOLDER = ".ipass"
+GIT_TIMEOUT = 30.0
 _KEY_HINT = (
     "the key itself is never printed; check the file or variable named above, and see "
     "`ipass keys generate --help`"
@@ -293,6 +298,7 @@ class KeyPairFiles:
     private_key_path: Path
     public_key_path: Path
     console_public_key: str
+    ignore_file: Path | None = None  # the `.gitignore` written into a folder created for the keys
 
 
 def console_public_key(public_key: rsa.RSAPublicKey) -> str:
@@ -304,19 +310,29 @@ def console_public_key(public_key: rsa.RSAPublicKey) -> str:
 
 
 def write_new_key_pair(out_dir: Path, *, bits: int = 2048) -> KeyPairFiles:
-    """Create an RSA pair in `out_dir`; never overwrite: an existing file is an error."""
+    """Create an RSA pair in `out_dir`: never over an existing file, never through a link, and
+    never where `git add .` would take the private key.
+
+    A folder this creates gets a `.gitignore` holding `*`, so git ignores it wherever it is. A
+    folder that already exists must, inside a git work tree, be one git ignores
+    (`git check-ignore`); otherwise nothing is written. The folder (and `.ipass/` on its way)
+    must be a real folder, not a symbolic link.
+    """
     private_path = out_dir / PRIVATE_KEY_FILE
     public_path = out_dir / PUBLIC_KEY_FILE
+    _refuse_linked_folders(out_dir)
     for path in (private_path, public_path):
-        if path.exists() or path.is_symlink():
-            raise InvalidInput(
-                f"{path} already exists; refusing to overwrite a key",
-                hint="choose another --out folder, or move the old keys away first",
-            )
+        _refuse_taken(path)
+    created = not out_dir.exists()
     try:
         out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise InvalidInput.refused(out_dir, "create the folder", exc) from None
+    ignore_file = None
+    if created:
+        ignore_file = out_dir / GITIGNORE_FILE
+        _write_exclusive(ignore_file, IGNORE_ALL, 0o644)
+    _refuse_unless_git_ignores(out_dir, PRIVATE_KEY_FILE)
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -333,7 +349,75 @@ def write_new_key_pair(out_dir: Path, *, bits: int = 2048) -> KeyPairFiles:
         private_path.unlink(missing_ok=True)
         raise
     _fsync_dir(out_dir)
-    return KeyPairFiles(private_path, public_path, console_public_key(key.public_key()))
+    return KeyPairFiles(
+        private_path, public_path, console_public_key(key.public_key()), ignore_file
+    )
+
+
+def _refuse_linked_folders(out_dir: Path) -> None:
+    """The key folder, and `.ipass/` if it is on the way, are real folders (or do not exist)."""
+    folders = [out_dir, *(p for p in out_dir.parents if p.name == WORK_FOLDER)]
+    for folder in folders:
+        if folder.is_symlink():
+            raise InvalidInput(
+                f"{folder} is a symbolic link; ipass writes keys only into a real folder",
+                hint="give the real folder with --out, or replace the link with a folder",
+            )
+        if folder.exists() and not folder.is_dir():
+            raise InvalidInput(f"{folder} is not a folder", hint="choose another --out folder")
+
+
+def _refuse_taken(path: Path) -> None:
+    if path.is_symlink():
+        raise InvalidInput(
+            f"{path} is a symbolic link; refusing to write a key through it",
+            hint="remove the link, or choose another --out folder",
+        )
+    if path.exists():
+        raise InvalidInput(
+            f"{path} already exists; refusing to overwrite a key",
+            hint="choose another --out folder, or move the old keys away first",
+        )
+
+
+def _refuse_unless_git_ignores(folder: Path, name: str) -> None:
+    """Inside a git work tree, git must ignore `folder/name`: `git add .` must never take it."""
+    if not any((p / ".git").exists() for p in (folder.resolve(), *folder.resolve().parents)):
+        return
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    try:
+        done = subprocess.run(
+            # git found on PATH, as the user's shell finds it; an argument list, never a shell
+            ["git", "-C", str(folder), "check-ignore", "-q", "--", name],  # noqa: S607
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+            env=env,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        why = "git is not installed" if isinstance(exc, FileNotFoundError) else str(exc)
+        raise InvalidInput(
+            f"{folder} is inside a git work tree and ipass cannot ask git whether it ignores "
+            f"the private key ({why}); nothing was written",
+            hint="choose an --out folder outside the work tree, or install git",
+        ) from None
+    if done.returncode == 0:
+        return
+    if done.returncode == 1:
+        raise InvalidInput(
+            f"{folder} is inside a git work tree and git does not ignore it: `git add .` would "
+            "take the private key; nothing was written",
+            hint="leave out --out (the default, .ipass/keys/, is ignored), name a folder that "
+            "does not exist yet (ipass writes a .gitignore into it), or add the folder to "
+            ".gitignore",
+        )
+    said = [line for line in done.stderr.splitlines() if line.strip()]
+    raise InvalidInput(
+        f"{folder}: cannot ask git whether it ignores the private key: "
+        f"{said[-1] if said else f'git exited with {done.returncode}'}; nothing was written",
+        hint="choose an --out folder outside the git work tree",
+    )
 
 
 def _write_exclusive(path: Path, data: bytes, mode: int) -> None:

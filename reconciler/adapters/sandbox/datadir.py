@@ -7,13 +7,15 @@
 ```
 
 The platform key pair is created on first use and reused afterwards, so clients configured with
-the public key keep working across restarts.
+the public key keep working across restarts. Key files are never written or read through a
+symbolic link: a link (or a folder, device or pipe) in the place of one is refused, naming it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +72,8 @@ def public_pem(key: rsa.RSAPublicKey) -> bytes:
 def ensure_key_pair(private_path: Path, public_path: Path, *, role: str) -> rsa.RSAPrivateKey:
     """Load the RSA key at `private_path`, creating it (mode 0600) if absent; keep the public
     key file next to it in step. Safe against a concurrent first start: one key wins."""
+    for path in (private_path, public_path):
+        _refuse_unless_regular(path, role)
     if not private_path.exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
         pem = key.private_bytes(
@@ -85,6 +89,26 @@ def ensure_key_pair(private_path: Path, public_path: Path, *, role: str) -> rsa.
     if not public_path.exists() or public_path.read_bytes() != public:
         write_atomic(public_path, public)
     return loaded.key
+
+
+def _refuse_unless_regular(path: Path, role: str) -> None:
+    """A key file of the sandbox is a regular file or absent; a link is never followed."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise SandboxKeyError.refused(path, "read the key file", error) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise SandboxKeyError(
+            f"{role}: {path} is a symbolic link; the sandbox writes its keys itself and never "
+            "through a link",
+            hint="remove the link; the sandbox makes a new key pair in its place",
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise SandboxKeyError(
+            f"{role}: {path} is not a regular file", hint="move it away, then start again"
+        )
 
 
 def _create_exclusive(path: Path, data: bytes, *, mode: int) -> None:

@@ -221,8 +221,9 @@ def refuse_blocked(plan: Plan, env_args: str = "") -> None:
         raise InvalidInput(
             f"the plan has {len(blocked)} blocked entr{'y' if len(blocked) == 1 else 'ies'} "
             f"({keys}): nothing was applied",
-            hint=f"`ipass plan{env_args}` says why for each; an edit of a published entry is published by "
-            "raising `revision:` in its file (reviewed in the pull request); in an emergency "
+            hint=f"`ipass plan{env_args}` says why for each; an edit of a published entry "
+            "is published by raising `revision:` in its file (reviewed in the pull request); "
+            "in an emergency "
             f'`ipass apply --replace KEY --reason "..."{env_args}`; or leave them out with '
             "--exclude",
         )

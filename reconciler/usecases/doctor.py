@@ -258,6 +258,8 @@ def _merchant_key(target: Target, source: KeySource) -> list[Finding]:
     try:
         loaded = load_private_key(source, passphrase=passphrase, algorithm=env.signature_algorithm)
     except IpassError as error:
+        if findings and "group or others" in error.message:
+            return findings  # in CI the loader refuses the same loose mode: say it once
         return [*findings, Finding.from_error(MERCHANT_KEY, error, _MERCHANT_KEY_HINT)]
     kind = _key_kind(loaded.key)
     if env.encrypt and not isinstance(loaded.key, rsa.RSAPrivateKey):

@@ -263,7 +263,10 @@ def test_unknown_environment_and_missing_catalog(
     assert run.err.startswith("error: no catalog folder at 'catalog'")
     run = run_cli(capsys, "-C", str(REPO), "validate", "--env", "prod")
     assert run.code == 1
-    assert run.err.splitlines()[0] == "error: unknown environment 'prod'; known: sandbox"
+    assert run.err.splitlines()[:2] == [
+        "error: unknown environment 'prod'; known: production, sandbox",
+        "hint: did you mean 'production'? or add [environments.prod] to ipass.toml",
+    ]
 
 
 def test_bad_config_is_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

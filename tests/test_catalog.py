@@ -265,7 +265,7 @@ def test_unknown_environment_and_missing_catalog(
     assert run.code == 1
     assert run.err.splitlines()[:2] == [
         "error: unknown environment 'prod'; known: production, sandbox",
-        "hint: did you mean 'production'? or add [environments.prod] to ipass.toml",
+        "hint: add [environments.prod] to ipass.toml",
     ]
 
 

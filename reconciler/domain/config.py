@@ -146,10 +146,10 @@ class Project:
         if chosen not in environments:
             known = ", ".join(sorted(environments))
             guesses = difflib.get_close_matches(chosen, sorted(environments), n=1)
-            guess = f"did you mean {guesses[0]!r}? " if guesses else ""
+            guess = f"did you mean {guesses[0]!r}? or " if guesses else ""
             raise InvalidInput(
                 f"unknown environment {chosen!r}; known: {known}",
-                hint=f"{guess}or add [environments.{chosen}] to {CONFIG_FILE}",
+                hint=f"{guess}add [environments.{chosen}] to {CONFIG_FILE}",
             )
         settings = _effective(chosen, environments[chosen])
         locks = self.work_dir / "locks"

@@ -198,19 +198,28 @@ CASES: list[tuple[dict[str, Any], str, object, tuple[str | int, ...], ResultCode
      "'alipayhk://a b' is not a valid URL"),
     (COUPON, "imageUrl", "ftp://example.com/a.png",
      ("imageUrl",), C.PASS_TEMPLATE_IMAGE_URL_ILLEGAL,
-     "must start with https:// or http://, not 'ftp://example.com/a.png'"),
+     "must start with https://, not 'ftp://example.com/a.png'"),
     (COUPON, "imageUrl", "https://", ("imageUrl",), C.PASS_TEMPLATE_IMAGE_URL_ILLEGAL,
      "'https://' is not a valid URL"),
     (COUPON, "imageUrl", "https://e.com/" + "a" * 499,
      ("imageUrl",), C.PASS_TEMPLATE_IMAGE_URL_ILLEGAL,
      "longer than 512 characters (513)"),
     (COUPON, "merchantLogo", "logo.png", ("merchantLogo",), C.PARAM_ILLEGAL,
-     "must start with https:// or http://, not 'logo.png'"),
+     "must start with https://, not 'logo.png'"),
+    (COUPON, "imageUrl", "http://cdn.example.com/a.png",
+     ("imageUrl",), C.PASS_TEMPLATE_IMAGE_URL_ILLEGAL,
+     "must start with https://, not 'http://cdn.example.com/a.png'; plain http is refused, "
+     "use https://"),
+    (COUPON, "merchantLogo", "http://cdn.example.com/logo.png", ("merchantLogo",),
+     C.PARAM_ILLEGAL,
+     "must start with https://, not 'http://cdn.example.com/logo.png'; plain http is refused, "
+     "use https://"),
     (COUPON, "button.btnUrl", DELETE, ("button", "btnUrl"), C.PASS_TEMPLATE_BTN_URL_ILLEGAL,
      "required when btnType is usage; an alipayhk:// or https:// URL"),
     (COUPON, "button.btnUrl", "http://example.com",
      ("button", "btnUrl"), C.PASS_TEMPLATE_BTN_URL_ILLEGAL,
-     "must start with alipayhk:// or https://, not 'http://example.com'"),
+     "must start with alipayhk:// or https://, not 'http://example.com'; plain http is refused, "
+     "use https://"),
     (COUPON, "button.btnType", "click", ("button", "btnType"), C.PARAM_ILLEGAL,
      "'click' is not allowed; use one of usage, payment, none"),
     (COUPON, "currentAmountCent", -1, ("currentAmountCent",), C.PARAM_ILLEGAL,
@@ -347,7 +356,7 @@ def test_each_rule_gives_its_location_code_and_message(
         (TICKET, "codeType", "none"),
         (PASS, "codeStandard", "anything"),
         (COUPON, "orderPageLink", "alipayhk://" + "x" * 501),
-        (COUPON, "imageUrl", "http://example.com:8080/a.png?size=350#top"),
+        (COUPON, "imageUrl", "https://example.com:8080/a.png?size=350#top"),
         (COUPON, "button", {"btnType": "payment"}),
         (COUPON, "button", {"btnType": "none", "browserOpen": True}),
         (COUPON, "categories", ["Food", "CoffeeAndTea"]),
@@ -674,4 +683,5 @@ def test_json_schema_describes_what_authors_write() -> None:
     assert isinstance(defs, dict)
     assert defs["ZhHkText"]["properties"]["name"]["maxLength"] == 12
     assert defs["EnUsText"]["properties"]["name"]["maxLength"] == 24
-    assert properties["imageUrl"]["pattern"] == "^(https://|http://)"
+    assert properties["imageUrl"]["pattern"] == "^https://"
+    assert properties["merchantLogo"]["anyOf"][0]["pattern"] == "^https://"

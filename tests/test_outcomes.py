@@ -87,7 +87,7 @@ def test_a_rule_the_sandbox_enforces_is_a_rejection(sandbox: SandboxServer) -> N
         outcome = _outcome(client, "REQ-BAD", imageUrl="ftp://cdn.example.com/card.png")
     assert isinstance(outcome, Rejected)
     assert (outcome.code, outcome.sent) == ("PASS_TEMPLATE_IMAGE_URL_ILLEGAL", True)
-    assert outcome.message.startswith("imageUrl: must start with https:// or http://")
+    assert outcome.message.startswith("imageUrl: must start with https://, not")
     assert "REQ-BAD" not in outcome.message  # the caller knows which call it was
 
 

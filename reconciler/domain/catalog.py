@@ -14,6 +14,7 @@ result is validated against the vendor's createTemplate rules. Nothing is render
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,17 @@ from reconciler.domain.catalog_files import var_name_refusal
 from reconciler.domain.contract.rules import Violation, check_template_content
 from reconciler.domain.payload import content_payload, payload_digest
 from reconciler.domain.problems import FieldPath, Problem, format_field_path
-from reconciler.domain.templating import PlainData, Renderer, TemplateProblem, needs_rendering
+from reconciler.domain.templating import (
+    BudgetName,
+    BudgetProblem,
+    CatalogBudget,
+    PlainData,
+    RenderCost,
+    Renderer,
+    TemplateProblem,
+    describe_cost,
+    needs_rendering,
+)
 from reconciler.domain.yamlsafe import YamlDocument, YamlError, load_yaml_file
 
 META_KEYS: Final = frozenset({"key", "vars", "for_each"})
@@ -59,12 +70,26 @@ class SharedInputs:
     published: frozenset[str]
 
 
+@dataclass(frozen=True)
+class BudgetStop:
+    """Where rendering stopped because the catalog's budget ran out, and which budget."""
+
+    where: Problem
+    budget: BudgetName
+
+
 @dataclass
 class LoadedCatalog:
     entries: list[CatalogEntry] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     # Every key a file defines, valid or not, so duplicates are caught even in broken files.
     keys: list[tuple[str, str]] = field(default_factory=list)
+    # What rendering the file cost, for naming the heaviest files when the catalog's budget runs
+    # out; and whether it ran out here (`stopped`) or before the file was rendered (`skipped`).
+    file: str = ""
+    cost: RenderCost = field(default_factory=RenderCost)
+    stopped: BudgetStop | None = None
+    skipped: BudgetName | None = None
 
 
 # Wall-clock budget for rendering all values of one file: a backstop for loop bombs.
@@ -72,13 +97,17 @@ FILE_RENDER_SECONDS: Final = 2.0
 
 
 def load_files(
-    files: Sequence[tuple[Path, str]], shared: SharedInputs, macro_sources: Mapping[str, str]
+    files: Sequence[tuple[Path, str]],
+    shared: SharedInputs,
+    macro_sources: Mapping[str, str],
+    budget: CatalogBudget | None = None,
 ) -> list[LoadedCatalog]:
     """Load, render and validate template files (path, shown name); one result per file, in order.
 
-    Self-contained (it builds its own renderer), so a process pool can run it on a share of files.
+    Self-contained (it builds its own renderer), so a process pool can run it on a share of files;
+    `budget` is what rendering all of `files` may cost together.
     """
-    renderer = Renderer(macro_sources)
+    renderer = Renderer(macro_sources, budget=budget)
     results = []
     for path, shown in files:
         try:
@@ -86,10 +115,55 @@ def load_files(
         except YamlError as error:
             results.append(LoadedCatalog(problems=[yaml_problem(error)]))
             continue
+        results.append(render_file(shown, document, shared, renderer))
+    return results
+
+
+def render_file(
+    path: str, document: YamlDocument, shared: SharedInputs, renderer: Renderer
+) -> LoadedCatalog:
+    """`load_file` under the file's deadline, with what it cost; once the catalog's budget is
+    spent, files are no longer rendered."""
+    if renderer.budget_spent is not None:
+        return LoadedCatalog(file=path, skipped=renderer.budget_spent)
+    before = renderer.cost
+    try:
         # One timer per file, not per value: arming costs more than a cached render.
         with renderer.deadline(FILE_RENDER_SECONDS):
-            results.append(load_file(shown, document, shared, renderer))
-    return results
+            out = load_file(path, document, shared, renderer)
+    except _BudgetSpentAt as spent:
+        out = LoadedCatalog(stopped=spent.stop)
+    out.file, out.cost = path, renderer.cost.minus(before)
+    return out
+
+
+def budget_problem(results: Sequence[LoadedCatalog], budget: CatalogBudget) -> Problem | None:
+    """One problem where the catalog's budget ran out first, naming the costliest files."""
+    stop = next((result.stopped for result in results if result.stopped is not None), None)
+    skipped = [result for result in results if result.skipped is not None]
+    if stop is None:
+        if not skipped or skipped[0].skipped is None:
+            return None
+        # The time ran out between two values, after the last one was rendered.
+        stop = BudgetStop(Problem(skipped[0].file, 1, 1, "", ""), skipped[0].skipped)
+        where = "rendering stopped before this file"
+    else:
+        where = "rendering stopped here"
+    name = stop.budget
+    costs = sorted(
+        (result for result in results if result.file and result.cost.of(name) > 0),
+        key=lambda result: -result.cost.of(name),
+    )
+    heaviest = ", ".join(f"{r.file} ({describe_cost(r.cost, name)})" for r in costs[:3])
+    limit = budget.limit(name)
+    shown = f"{limit:g}" if name == "render_seconds" else str(int(limit))
+    message = (
+        f"{where}: the catalog's budget {name}={shown} (all files together) is spent; "
+        f"heaviest files: {heaviest or 'none'}"
+    )
+    if skipped:
+        message += f"; {len(skipped)} file{'s' if len(skipped) != 1 else ''} not rendered"
+    return dataclasses.replace(stop.where, message=message)
 
 
 def yaml_problem(error: YamlError) -> Problem:
@@ -123,7 +197,7 @@ def load_file(
         job = _RenderJob(key, renderer, context, out.problems)
         entry = job.entry(content, document, shared.defaults)
         if entry is not None:
-            _validate(key, entry, document, shared, out)
+            _validate(key, entry, document, shared, out, unrendered=job.unrendered)
     return out
 
 
@@ -210,27 +284,42 @@ def _item_problem(
     )
 
 
+class _BudgetSpentAt(Exception):
+    """The catalog's budget ran out while rendering a value: rendering stops there."""
+
+    def __init__(self, stop: BudgetStop) -> None:
+        super().__init__(stop.where.message)
+        self.stop = stop
+
+
 @dataclass
 class _RenderJob:
-    """Rendering one entry: its key, its context, and where its problems go."""
+    """Rendering one entry: its key, its context, and where its problems go.
+
+    A value that fails to render is reported and left out (`unrendered`); the other fields are
+    still rendered and the entry still validated, so one run shows every problem of the entry.
+    """
 
     key: str
     renderer: Renderer
     context: Mapping[str, PlainData]
     problems: list[Problem]
+    unrendered: list[FieldPath] = field(default_factory=list)
 
     def entry(
         self, content: dict[str, PlainData], document: YamlDocument, defaults: YamlDocument | None
     ) -> dict[str, PlainData] | None:
         """The entry's fields over the catalog defaults, each rendered where it was written."""
-        before = len(self.problems)
         rendered = self.tree(content, (), document)
+        own = len(self.unrendered)
         inherited: PlainData = {}
         if defaults is not None and defaults.data is not None:
             inherited = self.tree(defaults.data, (), defaults)
-        if len(self.problems) > before:
-            return None
+        # A default that failed is reported, but matters only where the entry does not replace it.
+        self.unrendered[own:] = [p for p in self.unrendered[own:] if not _sets(rendered, p)]
         merged = _merge(inherited, rendered)
+        for path in self.unrendered:
+            _leave_out(merged, path)
         return merged if isinstance(merged, dict) else None
 
     def tree(self, value: PlainData, path: FieldPath, document: YamlDocument) -> PlainData:
@@ -239,8 +328,12 @@ class _RenderJob:
                 return value
             try:
                 return self.renderer.render(value, self.context)
+            except BudgetProblem as error:
+                where = _template_problem(document, path, error, self.key)
+                raise _BudgetSpentAt(BudgetStop(where, error.name)) from None
             except TemplateProblem as error:
                 self.problems.append(_template_problem(document, path, error, self.key))
+                self.unrendered.append(path)
                 return None
         if isinstance(value, dict):
             return {k: self.tree(v, (*path, k), document) for k, v in value.items()}
@@ -277,6 +370,34 @@ def _entry_note(key: str) -> str:
     return f" (entry {key})" if "[" in key else ""
 
 
+def _sets(tree: PlainData, path: FieldPath) -> bool:
+    """True if `tree` (an entry) gives the value at `path`, replacing whatever defaults say."""
+    node = tree
+    for part in path:
+        if not isinstance(node, dict):
+            return True  # anything but a mapping replaces the defaults below it whole
+        if not isinstance(part, str) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _leave_out(tree: PlainData, path: FieldPath) -> None:
+    """Removes the value at `path`. In a list its None stays: removing it would move the items
+    after it, and their problems would be reported at the wrong index."""
+    node = tree
+    for part in path[:-1]:
+        if isinstance(node, dict) and isinstance(part, str):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return
+    last = path[-1] if path else None
+    if isinstance(node, dict) and isinstance(last, str):
+        node.pop(last, None)
+
+
 def _merge(base: PlainData, override: PlainData) -> PlainData:
     """Defaults under the entry: mappings merge key by key, anything else is replaced."""
     if isinstance(base, dict) and isinstance(override, dict):
@@ -293,12 +414,14 @@ def _validate(
     document: YamlDocument,
     shared: SharedInputs,
     out: LoadedCatalog,
+    *,
+    unrendered: Sequence[FieldPath],
 ) -> None:
     now = None if key in shared.published else shared.now_ms
-    checked = check_template_content(content, now_ms=now)
+    checked = check_template_content(content, now_ms=now, unrendered=unrendered)
     for violation in checked.violations:
         out.problems.append(_violation_problem(violation, document, shared.defaults, key))
-    if checked.value is not None and not checked.violations:
+    if checked.value is not None and not checked.violations and not unrendered:
         payload = content_payload(checked.value, shared.merchant_id)
         line = document.position_of(()).line  # the first field, after any leading comments
         out.entries.append(CatalogEntry(key, document.path, line, payload, payload_digest(payload)))

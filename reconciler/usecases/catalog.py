@@ -13,13 +13,16 @@ from reconciler.domain import catalog_files
 from reconciler.domain.canonical import canonical_json
 from reconciler.domain.config import Target
 from reconciler.domain.problems import Problem
-from reconciler.domain.templating import Renderer
+from reconciler.domain.templating import CatalogBudget, Renderer
 from reconciler.domain.yamlsafe import YamlError
 from reconciler.errors import InvalidInput
 
 # Starting a worker process costs about as much as loading 500 files: below this, stay serial.
 PARALLEL_MIN_FILES = 1000
 MAX_WORKERS = 4
+# What rendering the whole catalog may cost (README, "What a value may contain"); tests set a
+# small one here, or pass `budget` to `load_catalog`.
+CATALOG_BUDGET = CatalogBudget()
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,14 @@ def load_catalog(
     now_ms: int | None = None,
     published: frozenset[str] = frozenset(),
     workers: int | None = None,
+    budget: CatalogBudget | None = None,
 ) -> CatalogResult:
     """Load, render and validate every catalog file; collect all problems, raise none of them.
 
     `published` names entries already live at AlipayHK: their start date may lie in the past.
     `workers` > 1 spreads the files over that many processes (default: the usable cores, for
-    catalogs large enough to repay starting them).
+    catalogs large enough to repay starting them). `budget` bounds rendering all files together
+    (default `CATALOG_BUDGET`); once it is spent, one problem names the costliest files.
     """
     root, catalog_dir, env_name = target.root, target.catalog_dir, target.name
     try:
@@ -74,11 +79,16 @@ def load_catalog(
         return CatalogResult(target, len(files), (), (*problems, cat.yaml_problem(error)))
     named = [(path, catalog_files.display(path, root)) for path in files]
     loaded = cat.LoadedCatalog()
-    for result in _load_all(named, shared, macros, workers):
+    budget = CATALOG_BUDGET if budget is None else budget
+    results = _load_all(named, shared, macros, workers, budget)
+    for result in results:
         loaded.entries += result.entries
         loaded.problems += result.problems
         loaded.keys += result.keys
     problems += loaded.problems
+    spent = cat.budget_problem(results, budget)
+    if spent is not None:
+        problems.append(spent)
     problems += cat.iter_duplicate_keys(loaded.keys)
     entries = sorted(loaded.entries, key=lambda e: e.key)
     return CatalogResult(target, len(files), tuple(entries), tuple(sorted(set(problems))))
@@ -89,23 +99,26 @@ def _load_all(
     shared: cat.SharedInputs,
     macros: dict[str, str],
     workers: int | None,
+    budget: CatalogBudget,
 ) -> list[cat.LoadedCatalog]:
     """Per-file results in file order, computed here or shared with worker processes.
 
     This process takes the first share itself: one process fewer to start, and its results need
-    no pickling.
+    no pickling. Each share gets its slice of `budget` (by its number of files), so all processes
+    together stay within it; each reports what its files cost.
     """
     count = workers if workers is not None else _default_workers(len(named))
     if count <= 1:
-        return cat.load_files(named, shared, macros)
+        return cat.load_files(named, shared, macros, budget)
     from concurrent.futures import ProcessPoolExecutor  # only large catalogs pay for it
     from multiprocessing import get_context
 
     # Interleaved shares balance the work; spawn (not fork) is safe with threads running.
     shares = [named[i::count] for i in range(count)]
+    slices = [budget.share(len(share), len(named)) for share in shares]
     with ProcessPoolExecutor(count - 1, mp_context=get_context("spawn")) as pool:
-        pending = pool.map(cat.load_files, shares[1:], repeat(shared), repeat(macros))
-        done = [cat.load_files(shares[0], shared, macros), *pending]
+        pending = pool.map(cat.load_files, shares[1:], repeat(shared), repeat(macros), slices[1:])
+        done = [cat.load_files(shares[0], shared, macros, slices[0]), *pending]
     ordered: list[cat.LoadedCatalog] = [cat.LoadedCatalog()] * len(named)
     for offset, results in enumerate(done):
         for index, result in enumerate(results):

@@ -6,7 +6,8 @@ the README lists them. Text lengths are in the vendor's unit (see `vendor_length
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Final
 
@@ -31,7 +32,9 @@ URL_MAX: Final = 512  # 2.1 imageUrl/merchantLogo/orderPageLink/detailLink; conf
 BTN_URL_MAX: Final = 512  # INFERRED (2.2: "max length unknown, 512 assumed"; #30)
 PLATFORM_LOGO_MAX: Final = 256  # 3.3 PASS dataInfo
 APP_LINK_SCHEME: Final = "alipayhk://"  # 5.5 orderPageLink/detailLink
-IMAGE_URL_SCHEMES: Final = ("https://", "http://")  # 2.1 (INFERRED: http(s) only)
+# 2.1 imageUrl/merchantLogo, 3.3 platformLogo: https only (INFERRED from every sample and field
+# description in the reference; an image fetched over plain http can be altered on the way).
+IMAGE_URL_SCHEMES: Final = ("https://",)
 BTN_URL_SCHEMES: Final = ("alipayhk://", "https://")  # INFERRED (2.2: scheme rule unknown)
 
 # --- Money and stock ---------------------------------------------------------------------------
@@ -67,6 +70,10 @@ PASS_TAG_MAX: Final = 32
 REGION_CODE_MAX: Final = 32
 RATING_MAX: Final = 16
 JAVA_LONG_MAX: Final = 2**63 - 1  # soldNum/userNum/rateNum are Java longs in [CLIENT]
+# INFERRED: no number field of the vendor is wider than a Java long, so no number anywhere in a
+# body may be (|n| <= JAVA_LONG_MAX, also where the field's type is unknown); nor inf or NaN, which
+# JSON cannot even write.
+WIDEST_INTEGER: Final = JAVA_LONG_MAX
 JAVA_INT_MAX: Final = 2**31 - 1
 
 # --- createPass dataInfo (3.3) -----------------------------------------------------------------
@@ -133,3 +140,59 @@ def vendor_length(text: str) -> int:
         return len(text)
     # surrogatepass: a lone surrogate is one unit in Java too, and must not raise here.
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+# --- Numbers a body may hold -------------------------------------------------------------------
+
+NumberPath = tuple[str | int, ...]
+
+
+def has_unsendable_number(value: object) -> bool:
+    """True if `value` (plain JSON data) holds an int beyond WIDEST_INTEGER or an inf or NaN.
+
+    Cheap enough to run on every body: one pass, no paths built (`unsendable_numbers` says where).
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):  # most of a body: checked first
+            continue
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, int):
+            if not -WIDEST_INTEGER <= item <= WIDEST_INTEGER:
+                return True
+        elif isinstance(item, float) and not math.isfinite(item):
+            return True
+    return False
+
+
+def unsendable_numbers(value: object) -> Iterator[tuple[NumberPath, str]]:
+    """(path, what is wrong) of each number in `value` that no vendor field takes, in order.
+    Without recursion: a body received by the sandbox may be nested deeply."""
+    pending: list[tuple[NumberPath, object]] = [((), value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(((*path, key), child) for key, child in reversed(item.items()))
+        elif isinstance(item, list):
+            pending.extend(((*path, index), item[index]) for index in reversed(range(len(item))))
+        elif isinstance(item, int) and not -WIDEST_INTEGER <= item <= WIDEST_INTEGER:
+            yield (
+                path,
+                f"{_integer_text(item)} is beyond what AlipayHK takes in any number field "
+                f"(a Java long: at most {WIDEST_INTEGER} either way)",
+            )
+        elif isinstance(item, float) and not math.isfinite(item):
+            yield path, f"{item} is not a finite number; AlipayHK takes finite numbers only"
+
+
+def _integer_text(value: int) -> str:
+    bits = value.bit_length()
+    if bits > 10_000:  # str() of a huge int is slow, and fails past 4300 digits
+        return f"an integer of about {math.floor(bits * math.log10(2))} digits"
+    if bits > 128:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return f"the integer {value}"

@@ -4,11 +4,18 @@ The catalog validator (plan time) and the sandbox (server side) both call these,
 the same vendor result code in both places. Field rules come from the models (pydantic errors,
 converted here); rules that span fields (section 5) run on the raw input, each only where the
 fields it reads are themselves valid, so one mistake is reported once and all are reported.
+
+Numbers are checked over the whole body, including where a field's type is unknown (the
+passExtInfo of most products): no integer beyond a Java long, no inf or NaN (`limits.py`).
+
+A caller that could not produce some fields (the catalog, when a value fails to render) names
+them as `unrendered`: the rest of the body is still checked, and nothing is said about those
+fields or because of them (not "required", not a rule that reads them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
@@ -75,21 +82,32 @@ def _from_pydantic(
 # --- cross-field rules (section 5) -------------------------------------------------------------
 
 
+def _related(loc: Loc, others: Collection[Loc]) -> bool:
+    """True if `loc` is one of `others`, inside one, or holds one."""
+    for other in others:
+        shared = min(len(other), len(loc))
+        if other[:shared] == loc[:shared]:
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class _Input:
     """The raw body, read only where no field error touches the location."""
 
     data: dict[str, object]
     broken: tuple[Loc, ...]
+    unrendered: tuple[Loc, ...] = ()
 
     def valid(self, *loc: str) -> object:
-        for bad in self.broken:
-            shared = min(len(bad), len(loc))
-            if bad[:shared] == loc[:shared]:
-                return None
+        if self.broken and _related(loc, self.broken):
+            return None
         return self._at(loc)
 
     def given(self, *loc: str) -> bool:
+        # A field that could not be rendered was written, so it is not missing.
+        if self.unrendered and any(loc[: len(u)] == u for u in self.unrendered):
+            return True
         return self._at(loc) is not None
 
     def _at(self, loc: tuple[str, ...]) -> object:
@@ -243,17 +261,33 @@ def _pass_rules(body: _Input) -> Iterator[Violation]:
 # --- entry points ------------------------------------------------------------------------------
 
 
+def _number_violations(data: object, known: Collection[Loc]) -> list[Violation]:
+    """Numbers no vendor field takes, where no other problem is known (the model's own limit on a
+    field says more than ours)."""
+    return [
+        Violation(loc, message, Code.PARAM_ILLEGAL)
+        for loc, message in lim.unsendable_numbers(data)
+        if not _related(loc, known)
+    ]
+
+
 def _check(
     model: type[T],
     data: object,
     dynamic: Mapping[str, type[BaseModel]],
     rules: Callable[[_Input], Iterator[Violation]],
+    unrendered: tuple[Loc, ...] = (),
 ) -> Checked[T]:
     value, violations = _from_pydantic(data, model, dynamic)
-    broken = tuple(violation.loc for violation in violations)
+    if unrendered:
+        violations = [v for v in violations if not _related(v.loc, unrendered)]
+    if lim.has_unsendable_number(data):
+        violations += _number_violations(data, [*unrendered, *(v.loc for v in violations)])
+    broken = (*unrendered, *(violation.loc for violation in violations))
     if isinstance(data, dict) and () not in broken:
-        violations.extend(rules(_Input(data, broken)))
-    return Checked(value if not violations else None, tuple(violations))
+        violations.extend(rules(_Input(data, broken, unrendered)))
+    ok = not violations and not unrendered
+    return Checked(value if ok else None, tuple(violations))
 
 
 def _product(data: object) -> object:
@@ -264,10 +298,20 @@ def _template_dynamic(data: object) -> Mapping[str, type[BaseModel]]:
     return {"passExtInfo": PassExtInfo} if _product(data) == "PASS" else {}
 
 
-def check_template_content(data: object, *, now_ms: int | None) -> Checked[TemplateContent]:
-    """A catalog entry's template body. `now_ms=None` skips "startDate not in the past"."""
+def check_template_content(
+    data: object, *, now_ms: int | None, unrendered: Collection[Loc] = ()
+) -> Checked[TemplateContent]:
+    """A catalog entry's template body. `now_ms=None` skips "startDate not in the past".
+
+    `unrendered` names fields whose value failed to render (left out of `data`, or None inside a
+    list): nothing is reported about them, and `value` is None.
+    """
     return _check(
-        TemplateContent, data, _template_dynamic(data), lambda b: _template_rules(b, now_ms)
+        TemplateContent,
+        data,
+        _template_dynamic(data),
+        lambda b: _template_rules(b, now_ms),
+        tuple(unrendered),
     )
 
 

@@ -101,7 +101,8 @@ class VendorUrl:
     ) -> JsonSchemaValue:
         json_schema = handler(schema)
         starts = "|".join(re.escape(scheme) for scheme in self.schemes)
-        json_schema.update(maxLength=self.limit, pattern=f"^({starts})")
+        start = starts if len(self.schemes) == 1 else f"({starts})"
+        json_schema.update(maxLength=self.limit, pattern=f"^{start}")
         return json_schema
 
     def check(self, text: str) -> str:
@@ -110,7 +111,11 @@ class VendorUrl:
             raise vendor_error(self.code, f"longer than {self.limit} characters ({length})")
         scheme = next((s for s in self.schemes if text.startswith(s)), None)
         if scheme is None:
-            hint = "; 'allpayhk://' is a typo" if text.startswith("allpayhk://") else ""
+            hint = ""
+            if text.startswith("allpayhk://"):
+                hint = "; 'allpayhk://' is a typo"
+            elif text.startswith("http://") and "https://" in self.schemes:
+                hint = "; plain http is refused, use https://"
             allowed = " or ".join(self.schemes)
             raise vendor_error(self.code, f"must start with {allowed}, not {shown(text)}{hint}")
         rest = _APP if scheme == lim.APP_LINK_SCHEME else _WEB

@@ -18,6 +18,10 @@ that holds the signing key (RELIABILITY.md invariant 7). So:
   `**`, widths, concatenation, `%` and `str.format`, `join`, `replace`, ...), output is counted as
   it streams, and a wall-clock deadline backs up everything else. The deadline uses SIGALRM, so it
   only works in the main thread; elsewhere only the counting limits apply.
+* Numbers: every literal, operator and filter result is an int of at most `max_int_bits` or a
+  finite float; inf and NaN are refused where they are made.
+* A whole catalog is bounded too (`CatalogBudget`): loop iterations, output characters and time
+  summed over every value a renderer renders.
 * Rendered text is never rendered again.
 * Values that are only text and `{{ name }}` / `{{ name.key }}` placeholders skip compiling; they
   render to exactly what the Jinja path gives, and anything doubtful takes the Jinja path.
@@ -29,15 +33,35 @@ The modules, each holding one concern:
 * `sandbox`: the environment and its interception of operators, calls and `str.format`;
 * `filters`: the wrapped filters; `codegen`: the compiled code's own buffers and `~`;
 * `limits`: `RenderLimits`, size estimates and capped containers; `deadline`: the SIGALRM timer;
+* `budget`: `CatalogBudget`, what rendering a whole catalog may cost, and the meter counting it;
+* `parsing`: number literals within limits, loops routed through the counter;
 * `errors`: `TemplateProblem` and how a failure becomes one located line; `plain`: plain data.
 
 Only this package may import jinja2 (an import-linter contract enforces it); everything else uses
 the names below.
 """
 
+from reconciler.domain.templating.budget import (
+    BudgetName,
+    BudgetProblem,
+    CatalogBudget,
+    RenderCost,
+    describe_cost,
+)
 from reconciler.domain.templating.errors import TemplateProblem
 from reconciler.domain.templating.limits import RenderLimits
 from reconciler.domain.templating.plain import PlainData
 from reconciler.domain.templating.renderer import Renderer, needs_rendering
 
-__all__ = ["PlainData", "RenderLimits", "Renderer", "TemplateProblem", "needs_rendering"]
+__all__ = [
+    "BudgetName",
+    "BudgetProblem",
+    "CatalogBudget",
+    "PlainData",
+    "RenderCost",
+    "RenderLimits",
+    "Renderer",
+    "TemplateProblem",
+    "describe_cost",
+    "needs_rendering",
+]

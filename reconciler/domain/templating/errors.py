@@ -201,6 +201,11 @@ def _opener_column(source: str, line: int, message: str | None = None) -> int | 
     return openers[0] + 1 if len(openers) == 1 else None
 
 
+def opener_column(source: str, line: int) -> int | None:
+    """Column of the `{{` or `{%` on `line`, if it holds only one."""
+    return _opener_column(source, line)
+
+
 def forbidden_tag_column(source: str, line: int) -> int | None:
     lines = source.split("\n")
     found = _FORBIDDEN_TAG.search(lines[line - 1]) if 1 <= line <= len(lines) else None

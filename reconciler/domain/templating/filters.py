@@ -1,4 +1,5 @@
-"""Every Jinja filter, wrapped to cap its width arguments and the size of what it reads and returns.
+"""Every Jinja filter, wrapped to cap its width arguments and the size of what it reads and returns,
+and to refuse a number result that is too wide, infinite or NaN.
 
 `random` (a payload must render the same on every run, or its hash changes) and `pprint` (Python
 repr, a debugging aid) are removed by the sandbox; all the others go through `guard_filter`.
@@ -78,6 +79,9 @@ def _checked_result(sandbox: Sandbox, result: Any, name: str) -> Any:
         sandbox.check_length(len(result), f"{name} filter result")
     elif isinstance(result, Iterator):
         return BoundedIterator(result, sandbox.limits.max_output_chars)
+    else:
+        # `int`, `float`, `round`, `abs`, `sum`, ...: no wider than max_int_bits, never inf or NaN
+        sandbox.check_number(result, f"{name} filter result")
     return result
 
 

@@ -6,6 +6,7 @@ almost no memory cost, so what is expensive is turning it into text, and that is
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, ValuesView
 from dataclasses import dataclass
@@ -42,6 +43,21 @@ def over(what: str, amount: str, limit: str, value: float) -> Refused:
 
 def text_over(what: str, limit: int) -> Refused:
     return over(what, f"more than {limit} characters", "max_output_chars", limit)
+
+
+def not_finite(what: str, value: float) -> Refused:
+    return Refused(f"{what} is {value}, not a finite number; AlipayHK takes finite numbers only")
+
+
+def check_number(value: object, what: str, max_bits: int) -> None:
+    """Refuses an int wider than `max_bits` and an infinite or NaN float. Cheap for anything else,
+    so every place that can make a number calls it on what it made."""
+    if isinstance(value, int):
+        bits = value.bit_length()
+        if bits > max_bits:
+            raise over(what, f"{bits} bits", "max_int_bits", max_bits)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise not_finite(what, value)
 
 
 def text_size(value: object, budget: int) -> int:

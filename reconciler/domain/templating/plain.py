@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
 from jinja2.runtime import Undefined
 
-from reconciler.domain.templating.limits import Refused
+from reconciler.domain.templating.limits import Refused, not_finite
 
 PlainData = None | bool | int | float | str | list["PlainData"] | dict[str, "PlainData"]
 
@@ -16,8 +17,12 @@ def plain(value: Any) -> PlainData:
     """Copies an expression's result into plain lists and dicts, refusing anything else."""
     if value is None or isinstance(value, bool):
         return value
-    if type(value) in (int, float):  # exact types: an IntEnum or a subclass is not plain data
-        return int(value) if type(value) is int else float(value)
+    if type(value) is int:  # exact types: an IntEnum or a subclass is not plain data
+        return int(value)
+    if type(value) is float:
+        if not math.isfinite(value):
+            raise not_finite("expression", value)  # a last guard: none should get here
+        return float(value)
     if isinstance(value, str):
         return str(value)  # a Markup becomes a plain str
     if isinstance(value, list | tuple):

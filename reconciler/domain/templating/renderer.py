@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,9 +14,15 @@ from typing import Any, Final, TypeVar
 
 from jinja2 import Template, nodes
 from jinja2.defaults import DEFAULT_NAMESPACE
-from jinja2.parser import Parser
 from jinja2.runtime import Macro, Undefined
 
+from reconciler.domain.templating.budget import (
+    BudgetName,
+    BudgetSpent,
+    CatalogBudget,
+    RenderCost,
+    WorkMeter,
+)
 from reconciler.domain.templating.deadline import Alarm, DeadlineExceeded
 from reconciler.domain.templating.errors import (
     LIMIT_HINT,
@@ -26,7 +33,8 @@ from reconciler.domain.templating.errors import (
     forbidden_tag_column,
     undefined_problem,
 )
-from reconciler.domain.templating.limits import Refused, RenderLimits, text_over
+from reconciler.domain.templating.limits import Refused, RenderLimits, text_over, text_size
+from reconciler.domain.templating.parsing import parse_value
 from reconciler.domain.templating.plain import PlainData, plain
 from reconciler.domain.templating.sandbox import Sandbox
 from reconciler.domain.templating.substitution import (
@@ -87,6 +95,10 @@ class Renderer:
     without compiling (`substitution.py`), to the same result; `fast_path=False` turns that off so
     tests can compare both paths.
 
+    Every render is charged to one `WorkMeter` (`cost`): loop iterations, output characters, and
+    the time spent in `deadline` blocks. With a `budget` (a whole catalog's), once any of them is
+    spent every render fails at once with a `BudgetProblem` (`budget_spent` names which).
+
     Not thread-safe; meant to be used by one thread.
     """
 
@@ -96,17 +108,20 @@ class Renderer:
         limits: RenderLimits = _DEFAULT_LIMITS,
         *,
         fast_path: bool = True,
+        budget: CatalogBudget | None = None,
     ) -> None:
         self._limits = limits
         self._fast_path = fast_path
         self._substitutions: dict[str, Substitution | None] = {}
-        self._sandbox = Sandbox(limits)
+        self._meter = WorkMeter(None)  # loading the macro files is not charged to the budget
+        self._sandbox = Sandbox(limits, self._meter)
         self._alarm = Alarm()
         self._compiled: dict[str, _Compiled] = {}
         self._macro_files: dict[str, tuple[str, Template]] = {}
         self._scope: dict[str, Any] = dict(self._sandbox.globals)
         self._macro_files_of: dict[str, str] = {}  # macro name -> the file defining it
         self._macros = self._load_macros(macro_sources)
+        self._meter.restart(budget)
         self._sandbox.globals.update(self._macros)
         self._scope.update(self._macros)
         self._reserved = frozenset(self._scope) | _JINJA_GLOBALS | _JINJA_NAMES
@@ -127,22 +142,45 @@ class Renderer:
             return "a Jinja global"
         return _JINJA_OWN.get(name)
 
+    @property
+    def cost(self) -> RenderCost:
+        """What every render so far cost, all together."""
+        return self._meter.cost
+
+    @property
+    def budget_spent(self) -> BudgetName | None:
+        """The name of the catalog budget that ran out, if one did."""
+        return self._meter.spent
+
     def render(self, source: str, context: Mapping[str, PlainData]) -> PlainData:
         """Renders one value. A value that is exactly `{{ expr }}` gives the expression's native
         plain data (int, float, bool, str, list, dict); anything else gives a string."""
         if not needs_rendering(source):
             return source
+        if self._meter.spent is not None:
+            raise self._meter.problem()
         # Once a batch's budget is spent every render fails, simple ones too; `_guarded` says so.
+        value: PlainData = None
         if self._fast_path and not self._alarm.batch_expired:
             value = self._substitute(source, context)
-            if value is not None:
-                return value
-        compiled = self._compiled.get(source)
-        if compiled is None:
-            compiled = self._guarded(lambda: self._compile(source), source, None, context)
-            self._compiled[source] = compiled
-        done = compiled
-        return self._guarded(lambda: self._execute(done, context), source, done.template, context)
+        if value is None:
+            compiled = self._compiled.get(source)
+            if compiled is None:
+                compiled = self._guarded(lambda: self._compile(source), source, None, context)
+                self._compiled[source] = compiled
+            done = compiled
+            value = self._guarded(
+                lambda: self._execute(done, context), source, done.template, context
+            )
+        self._charge_output(value)
+        return value
+
+    def _charge_output(self, value: PlainData) -> None:
+        size = len(value) if type(value) is str else text_size(value, self._limits.max_output_chars)
+        try:
+            self._meter.charge_output(size)
+        except BudgetSpent:
+            raise self._meter.problem() from None
 
     @contextmanager
     def deadline(self, seconds: float | None = None) -> Iterator[None]:
@@ -151,22 +189,33 @@ class Renderer:
         Inside the block `deadline_seconds` is not applied per value; the block's own budget
         (`seconds`, by default `deadline_seconds`) covers all of them. Once it is spent, every later
         render in the block fails at once with the same error, so a file with many loop bombs
-        still stops on time. Off the main thread this does nothing. Blocks do not nest.
+        still stops on time. With a catalog budget the timer runs out no later than the catalog's
+        `render_seconds`, and the time spent in the block is charged to it. Off the main thread no
+        timer is armed (the time is still charged). Blocks do not nest.
         """
-        alarm = self._alarm
+        alarm, meter = self._alarm, self._meter
         if alarm.batch_seconds is not None:
             raise RuntimeError("Renderer.deadline() blocks do not nest")
-        if not alarm.available():
-            yield
-            return
         budget = self._limits.deadline_seconds if seconds is None else seconds
-        alarm.arm(budget)
-        alarm.batch_seconds = budget
+        # With a catalog budget, the block's timer runs out no later than the catalog's time.
+        left = meter.seconds_left()
+        meter.catalog_deadline = left <= budget
+        started = time.monotonic()
+        armed = False
         try:
+            if left <= 0:
+                meter.add_seconds(0.0)  # marks the time budget spent: every render fails at once
+            elif alarm.available():
+                alarm.arm(min(budget, left))
+                alarm.batch_seconds = min(budget, left)
+                armed = True
             yield
         finally:
-            alarm.batch_seconds = None
-            alarm.disarm()
+            if armed:
+                alarm.batch_seconds = None
+                alarm.disarm()
+            meter.catalog_deadline = False
+            meter.add_seconds(time.monotonic() - started)
 
     def _substitute(self, source: str, context: Mapping[str, PlainData]) -> str | int | None:
         """The value rendered without Jinja, or None if only Jinja can render it."""
@@ -182,7 +231,7 @@ class Renderer:
     # -- compiling -------------------------------------------------------------------------------
 
     def _parse(self, source: str, filename: str) -> nodes.Template:
-        tree = Parser(self._sandbox, source, None, filename).parse()
+        tree = parse_value(self._sandbox, source, filename, self._limits.max_int_bits)
         for node in tree.find_all(_FORBIDDEN_TAGS):
             column = forbidden_tag_column(source, node.lineno)
             raise TemplateProblem(_FORBIDDEN_MESSAGE, line=node.lineno, column=column)
@@ -286,7 +335,7 @@ class Renderer:
         """Runs `work` under the deadline and turns anything it raises into a TemplateProblem."""
         alarm = self._alarm
         if alarm.batch_seconds is not None and alarm.expired:
-            raise TemplateProblem(batch_deadline_message(alarm.batch_seconds), hint=LIMIT_HINT)
+            raise self._batch_expired(alarm.batch_seconds)
         own_timer = alarm.batch_seconds is None and alarm.available()
         if own_timer:
             alarm.arm(self._limits.deadline_seconds)
@@ -322,11 +371,9 @@ class Renderer:
             limits=self._limits,
         )
         if isinstance(failure, DeadlineExceeded) and self._alarm.batch_seconds is not None:
-            problem = TemplateProblem(
-                batch_deadline_message(self._alarm.batch_seconds),
-                line=problem.line,
-                hint=LIMIT_HINT,
-            )
+            problem = self._batch_expired(self._alarm.batch_seconds, problem.line)
+        elif isinstance(failure, BudgetSpent):
+            problem = self._meter.problem(problem.line, problem.column)
         if display is None:
             return problem
         where = f"{display}:{problem.line}" + (f":{problem.column}" if problem.column else "")
@@ -336,6 +383,13 @@ class Renderer:
             column=problem.column,
             hint=problem.hint,
         )
+
+    def _batch_expired(self, seconds: float, line: int = 1) -> TemplateProblem:
+        """The problem of a deadline block that ran out: the catalog's, or the block's own."""
+        if self._meter.catalog_deadline:
+            self._meter.spent = self._meter.spent or "render_seconds"
+            return self._meter.problem(line)
+        return TemplateProblem(batch_deadline_message(seconds), line=line, hint=LIMIT_HINT)
 
 
 def _single_expression(source: str, tree: nodes.Template) -> nodes.Expr | None:

@@ -2,27 +2,34 @@
 
 Operators (`*`, `**`, `+`, `%`), method calls, `str.format`, `tojson`, printed values and the
 buffers of blocks are all intercepted here, so a value is refused *before* it is built too big.
-Methods of plain data are allow-listed (`_METHODS`): read-only ones that cannot amplify size.
+Every arithmetic operator is intercepted (which also keeps Jinja from folding it at compile time)
+so that no number it makes is wider than `max_int_bits` or infinite or NaN. Loops are charged to
+the renderer's `WorkMeter` as they start. Methods of plain data are allow-listed (`_METHODS`):
+read-only ones that cannot amplify size.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import BuiltinMethodType, MethodType
 from typing import Any, Final
 
 from jinja2 import StrictUndefined
-from jinja2.runtime import Context, Undefined
+from jinja2.runtime import Context, LoopContext, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 
+from reconciler.domain.templating.budget import WorkMeter
 from reconciler.domain.templating.codegen import BoundedCodeGenerator
 from reconciler.domain.templating.filters import argument_at, guard_filter
 from reconciler.domain.templating.limits import (
     OutputBuffer,
     PrintfField,
     RenderLimits,
+    check_number,
+    not_finite,
     over,
     parse_printf,
     text_over,
@@ -86,11 +93,12 @@ class _BoundedFormatter(SandboxedFormatter):
 class Sandbox(ImmutableSandboxedEnvironment):
     """The locked box: jinja's immutable sandbox plus size checks wherever a value can grow."""
 
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    intercepted_binops = frozenset({"*", "**", "+", "%", "-", "/", "//"})
     code_generator_class = BoundedCodeGenerator
 
-    def __init__(self, limits: RenderLimits) -> None:
+    def __init__(self, limits: RenderLimits, meter: WorkMeter | None = None) -> None:
         self.limits = limits
+        self.meter = meter if meter is not None else WorkMeter(None)
         super().__init__(
             undefined=StrictUndefined,
             autoescape=False,  # values are JSON payload text, never HTML
@@ -129,6 +137,9 @@ class Sandbox(ImmutableSandboxedEnvironment):
         if bits > self.limits.max_int_bits:
             raise over(what, f"{bits} bits", "max_int_bits", self.limits.max_int_bits)
 
+    def check_number(self, value: object, what: str) -> None:
+        check_number(value, what, self.limits.max_int_bits)
+
     # -- hooks the sandbox and the generated code call -------------------------------------------
 
     def _finalize(self, value: Any) -> Any:
@@ -136,8 +147,25 @@ class Sandbox(ImmutableSandboxedEnvironment):
             if not isinstance(value, _PRINTABLE):
                 # Their text holds memory addresses: the payload would change on every run.
                 raise not_plain(value, "a printed value")
+            if type(value) is float and not math.isfinite(value):
+                raise not_finite("a printed value", value)  # a last guard: none should get here
             self.check_text(value, "output")
         return value
+
+    def counted(self, items: Any) -> Any:
+        """What a `{% for %}` walks, charged to the meter as the loop starts (one addition per
+        loop). Lazy results (`map`, `select`, ...) are charged item by item."""
+        try:
+            length = len(items)
+        except TypeError:
+            return self._counted_each(items)
+        self.meter.charge_loops(length)
+        return items
+
+    def _counted_each(self, items: Iterable[Any]) -> Iterator[Any]:
+        for item in items:
+            self.meter.charge_loops(1)
+            yield item
 
     def bounded_concat(self, parts: tuple[Any, ...]) -> str:
         size = sum(text_size(part, self.limits.max_output_chars) for part in parts)
@@ -201,13 +229,14 @@ class Sandbox(ImmutableSandboxedEnvironment):
         elif isinstance(left, str):
             self.check_printf(left, right)
         result = self.binop_table[operator](left, right)
-        if operator != "+" and isinstance(result, int):
-            self.check_bits(result.bit_length(), f"'{operator}' result")
+        self.check_number(result, f"'{operator}' result")
         return result
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         if isinstance(obj, BuiltinMethodType) and isinstance(obj.__self__, str):
             args = self._check_str_method(obj.__name__, obj.__self__, args, kwargs)
+        elif isinstance(obj, LoopContext) and args:
+            args = (self.counted(args[0]), *args[1:])  # `loop(items)` of a recursive loop
         result = super().call(context, obj, *args, **kwargs)
         if isinstance(result, str):
             self.check_length(len(result), "method result")

@@ -792,7 +792,7 @@ def test_plan_json_does_not_depend_on_payload_key_order() -> None:
 def test_document_fields() -> None:
     document = plan_document(mixed_plan())
     assert document.format == "ipass-plan"
-    assert document.format_version == 3
+    assert document.format_version == 4
     assert document.has_changes is True
     steps = {step.key: step for step in document.steps}
     create_step = steps["coffee-voucher"]
@@ -877,37 +877,44 @@ def test_saved_plan_reads_back_identically() -> None:
     assert plan_markdown(document) == plan_markdown(plan)
 
 
+def resealed(data: dict[str, JsonValue]) -> str:
+    """An edited plan with its digest recomputed (anyone can), so the checks after it are met."""
+    data.pop("digest", None)
+    data["digest"] = sha256_hex(canonical_json(data))
+    return json.dumps(data)
+
+
 def saved(**changes: object) -> str:
     data = json.loads(plan_json(mixed_plan()))
     data.update(changes)
-    return json.dumps(data)
+    return resealed(data)
 
 
 def tampered_send() -> str:
     data = json.loads(plan_json(mixed_plan()))
     step = next(s for s in data["steps"] if s["key"] == "coffee-voucher")
     step["send"]["currentAmountCent"] = 1
-    return json.dumps(data)
+    return resealed(data)
 
 
 def tampered_retry() -> str:
     data = json.loads(plan_json(mixed_plan()))
     step = next(s for s in data["steps"] if s["key"] == "bus-shenzhen-bay")
     step["send"]["stock"] = 1
-    return json.dumps(data)
+    return resealed(data)
 
 
 def send_on_a_blocked_step() -> str:
     data = json.loads(plan_json(mixed_plan()))
     step = next(s for s in data["steps"] if s["key"] == "museum-pass")
     step["send"] = {"requestId": "x"}
-    return json.dumps(data)
+    return resealed(data)
 
 
 def miscounted() -> str:
     data = json.loads(plan_json(mixed_plan()))
     data["summary"]["create"] = 2
-    return json.dumps(data)
+    return resealed(data)
 
 
 @pytest.mark.parametrize(
@@ -917,8 +924,8 @@ def miscounted() -> str:
         ("{\n", "is not valid JSON (line 2: Expecting property name enclosed in double quotes)"),
         ("[]", 'is not an ipass plan (no "format": "ipass-plan")'),
         ('{"format_version": 1}', 'is not an ipass plan (no "format": "ipass-plan")'),
-        (saved(format_version=2), "has format_version 2; this ipass reads version 3"),
-        (saved(format_version="3"), "has format_version '3'; this ipass reads version 3"),
+        (saved(format_version=3), "has format_version 3; this ipass reads version 4"),
+        (saved(format_version="4"), "has format_version '4'; this ipass reads version 4"),
         (
             saved(has_changes=False),
             "has a has_changes flag that contradicts its steps (edited by hand?)",
@@ -976,7 +983,7 @@ def test_committed_plan_schema_is_current() -> None:
 def test_plan_schema_describes_the_document() -> None:
     schema = plan_json_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["title"] == "ipass plan (ipass-plan version 3)"
+    assert schema["title"] == "ipass plan (ipass-plan version 4)"
     defs = schema["$defs"]
     assert isinstance(defs, dict)
     summary = defs["SummaryDocument"]

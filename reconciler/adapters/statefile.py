@@ -30,6 +30,7 @@ from reconciler.adapters.files import (
 )
 from reconciler.adapters.statekeys import journal_path_for
 from reconciler.domain.events import EventLine, StateEvent, replay
+from reconciler.domain.jsonsafe import JsonSyntaxError, StrictJsonError, check_strict
 from reconciler.domain.state import State, new_state, parse_state, state_text
 from reconciler.errors import ConflictError, InvalidInput, StorageError
 
@@ -86,7 +87,11 @@ class StateStore:
         return replay(snapshot, events)
 
     def read_journal(self) -> list[StateEvent]:
-        """Every complete journal line; a torn last line (a crash mid-write) is ignored."""
+        """Every complete journal line; a torn last line (a crash mid-write) is ignored.
+
+        Each line is checked by the strict JSON reader first: a key twice (or `NaN`, a fraction,
+        a huge number) is refused, never settled by its last value.
+        """
         try:
             raw = self.journal_path.read_bytes()
         except FileNotFoundError:
@@ -97,12 +102,16 @@ class StateStore:
             if not line.strip():
                 continue
             try:
+                check_strict(line.decode("utf-8"))
                 events.append(EventLine.model_validate_json(line).event)
-            except ValidationError:
+            except (UnicodeDecodeError, StrictJsonError, ValidationError) as error:
                 if number == len(lines):  # unterminated last line: never fsynced, never acted on
                     break
+                problem = "is corrupt"
+                if isinstance(error, StrictJsonError) and not isinstance(error, JsonSyntaxError):
+                    problem = error.problem  # a key twice, NaN, ...: edited by hand or damaged
                 raise ConflictError(
-                    f"journal {self.journal_path} line {number} is corrupt",
+                    f"journal {self.journal_path} line {number} {problem}",
                     hint="inspect it by hand; the state snapshot itself is unchanged",
                 ) from None
         return events

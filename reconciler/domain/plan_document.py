@@ -1,15 +1,17 @@
 """The plan as a JSON document: `ipass plan` output for machines, and the saved plan file.
 
-This is an interface, versioned like the state file. Format `ipass-plan`, version 1:
+This is an interface, versioned like the state file. Format `ipass-plan`, version 4:
 
     {
       "format": "ipass-plan",
-      "format_version": 1,
+      "format_version": 4,
+      "digest": "<sha256 hex>",
       "binding": {"environment", "endpoint", "merchant_id", "lineage", "serial", "catalog_hash"},
       "options": {"targets", "excludes", "replace", "retry_unknown"},
       "summary": {"create", "no-op", "blocked", "replace", "retire", "unknown", "retry",
                   "move", "adopt"},
       "warnings": ["..."],
+      "outside_selection": 0,
       "has_changes": true,
       "steps": [
         {
@@ -20,11 +22,17 @@ This is an interface, versioned like the state file. Format `ipass-plan`, versio
           "template_code", "recorded_request_id", "request_id",
           "payload_hash", "recorded_payload_hash", "generation",
           "changes": [{"path", "old", "new", "added", "removed"}],
-          "send": {... the exact createTemplate body ...} | null
+          "send": {... the exact createTemplate body ...} | null,
+          "old_key": "..." | null
         }
       ]
     }
 
+- `digest` is the SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of the document
+  without `digest`. A file whose content does not hash to it was edited by hand and is refused.
+  It is not a signature: anyone can recompute it. What makes a saved plan exactly what runs is
+  apply's comparison of every step with a plan computed again, under the lock, from the same
+  state, catalog and options (`plan_differences`): any difference refuses the file.
 - `binding` is what the plan was computed from; a saved plan applies only to exactly this state
   (lineage and serial) and this rendered catalog (catalog_hash).
 - `summary` always holds all nine actions, zeros included; it counts `steps`.
@@ -46,7 +54,11 @@ This is an interface, versioned like the state file. Format `ipass-plan`, versio
   paths; `added`/`removed` mark a field present on one side only (the other side is null).
 
 Keys are sorted, the indent is two spaces and the file ends with a newline, so the same plan
-always gives the same bytes. Any new field or changed meaning is a new `format_version`.
+always gives the same bytes. Any new field or changed meaning is a new `format_version`
+(3 added move, adopt, warnings and outside_selection; 4 added `digest`).
+
+A saved plan is read by the strict JSON reader (`jsonsafe`): a key twice, `NaN`, a fraction, a
+number of more than 20 digits or nesting deeper than 64 levels is refused before anything else.
 """
 
 from __future__ import annotations
@@ -54,12 +66,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Annotated, Final, Literal, assert_never
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, ValidationError
 
 from reconciler.domain.canonical import canonical_json, sha256_hex
 from reconciler.domain.contract.dates import END_MS, MIN_MS, format_hk
+from reconciler.domain.jsonsafe import StrictJsonError, strict_loads
 from reconciler.domain.plan import (
     CHANGES,
     Action,
@@ -84,9 +98,12 @@ from reconciler.domain.state import TemplateRecord
 from reconciler.errors import ConflictError
 
 PLAN_FORMAT: Final = "ipass-plan"
-PLAN_FORMAT_VERSION: Final = 3
+PLAN_FORMAT_VERSION: Final = 4
 # Steps that carry the body apply would send.
 _SENDING: Final = frozenset({Action.CREATE, Action.REPLACE, Action.RETRY})
+DIGEST: Final = "digest"
+# Differences named in full when a saved plan does not match a fresh one; the rest are counted.
+_SHOWN_DIFFERENCES: Final = 10
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Count = Annotated[int, Field(ge=0)]
@@ -178,7 +195,7 @@ class StepDocument(_Document):
 
 class PlanDocument(_Document):
     format: Literal["ipass-plan"]
-    format_version: Literal[3]
+    format_version: Literal[4]
     binding: BindingDocument
     options: OptionsDocument
     summary: SummaryDocument
@@ -226,33 +243,47 @@ def plan_json(plan: Plan) -> str:
 
 
 def document_json(document: PlanDocument) -> str:
-    """Deterministic: sorted keys, two-space indent, trailing newline.
+    """Deterministic: sorted keys, two-space indent, trailing newline; with its `digest`.
 
     `##[` can only occur inside strings; it is written as `#\\u0023[` (the same data) so that
     printing the plan in a GitHub Actions log cannot run a legacy workflow command.
     """
-    data = document.model_dump(mode="json", by_alias=True)
+    data: dict[str, JsonValue] = document.model_dump(mode="json", by_alias=True)
+    data[DIGEST] = sha256_hex(canonical_json(data))
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
     return text.replace("##[", "#\\u0023[")
 
 
 def read_plan_document(text: str, *, where: str) -> PlanDocument:
-    """Parse and check a saved plan; anything suspicious is refused, never guessed at."""
+    """Parse and check a saved plan; anything suspicious is refused, never guessed at.
+
+    In order: strict JSON (`jsonsafe`), the format and its version, the digest (any edit is
+    refused here as "edited by hand"), the model, then the counts and send bodies against
+    their hashes. The digest only shows an edit by someone who did not recompute it: apply's
+    comparison with a fresh plan (`plan_differences`) is what keeps an edited plan from running.
+    """
     if not text.strip():
         raise _refuse(where, "is empty (truncated?)")
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise _refuse(where, f"is not valid JSON (line {error.lineno}: {error.msg})") from None
+        raw = strict_loads(text)
+    except StrictJsonError as error:
+        raise _refuse(where, error.problem) from None
     if not isinstance(raw, dict) or raw.get("format") != PLAN_FORMAT:
         raise _refuse(where, f'is not an ipass plan (no "format": "{PLAN_FORMAT}")')
     version = raw.get("format_version")
-    if version != PLAN_FORMAT_VERSION:
+    if version != PLAN_FORMAT_VERSION or isinstance(version, bool):
         raise _refuse(
             where, f"has format_version {version!r}; this ipass reads version {PLAN_FORMAT_VERSION}"
         )
+    digest = raw.pop(DIGEST, None)
+    if digest is None:
+        raise _refuse(where, "has no digest (edited by hand?)")
+    # The bytes hashed are the bytes validated: what was checked is what is used.
+    content = canonical_json(raw)
+    if digest != sha256_hex(content):
+        raise _refuse(where, "was edited by hand: its content does not match its digest")
     try:
-        document = PlanDocument.model_validate_json(text)
+        document = PlanDocument.model_validate_json(content)
     except ValidationError as error:
         first = error.errors()[0]
         path = ".".join(str(part) for part in first["loc"])
@@ -261,11 +292,76 @@ def read_plan_document(text: str, *, where: str) -> PlanDocument:
     return document
 
 
+def plan_differences(saved: PlanDocument, fresh: PlanDocument) -> list[str]:
+    """What differs between a saved plan and the plan computed now from the same binding.
+
+    Everything but the binding (checked on its own, as staleness) is compared as canonical JSON
+    (so `1` is not `true`): the options, then step by step every field, send bodies and
+    requestIds included. One item per differing key naming its fields, then the keys only one
+    side has; at most ten items, then how many more. Fields derived from the steps (summary,
+    has_changes, warnings, outside_selection) are named only when nothing else differs. Empty:
+    the saved plan is exactly what would run.
+    """
+    before = saved.model_dump(mode="json", by_alias=True, exclude={"binding"})
+    after = fresh.model_dump(mode="json", by_alias=True, exclude={"binding"})
+    if canonical_json(before) == canonical_json(after):
+        return []
+    found = []
+    if canonical_json(before["options"]) != canonical_json(after["options"]):
+        found.append("its options")
+    saved_steps = {step["key"]: step for step in before["steps"]}
+    fresh_steps = {step["key"]: step for step in after["steps"]}
+    for key in sorted(saved_steps.keys() & fresh_steps.keys()):
+        fields = _differing_fields(saved_steps[key], fresh_steps[key])
+        if fields:
+            found.append(f"step {key!r}: " + ", ".join(fields))
+    missing = sorted(fresh_steps.keys() - saved_steps.keys())
+    if missing:
+        found.append("steps a plan made now has and the file does not: " + ", ".join(missing))
+    extra = sorted(saved_steps.keys() - fresh_steps.keys())
+    if extra:
+        found.append("steps in the file that a plan made now does not have: " + ", ".join(extra))
+    if not found:  # steps and options agree: what differs is derived (counts, warnings, ...)
+        found = [
+            f"its {name}"
+            for name in sorted(before.keys() - {"steps"})
+            if canonical_json(before[name]) != canonical_json(after[name])
+        ]
+    if len(found) > _SHOWN_DIFFERENCES:
+        more = len(found) - _SHOWN_DIFFERENCES
+        found = [*found[:_SHOWN_DIFFERENCES], f"{more} more difference{'s' if more > 1 else ''}"]
+    return found
+
+
 def plan_json_schema() -> dict[str, object]:
     schema: dict[str, object] = PlanDocument.model_json_schema()
     schema["$schema"] = SCHEMA_DIALECT
     schema["title"] = f"ipass plan ({PLAN_FORMAT} version {PLAN_FORMAT_VERSION})"
+    properties = schema["properties"]
+    required = schema["required"]
+    if isinstance(properties, dict) and isinstance(required, list):
+        properties[DIGEST] = {
+            "type": "string",
+            "pattern": "^[0-9a-f]{64}$",
+            "title": "Digest",
+            "description": "SHA-256 of the canonical JSON of the document without this field "
+            "(an integrity check, not a signature)",
+        }
+        required.append(DIGEST)
     return schema
+
+
+def _differing_fields(saved: dict[str, JsonValue], fresh: dict[str, JsonValue]) -> list[str]:
+    """The fields of one step (as dumped) that differ, in the document's order."""
+    fields = []
+    for name, value in saved.items():
+        if canonical_json(value) == canonical_json(fresh.get(name)):
+            continue
+        if name == "action":
+            fields.append(f"action ({value} in the file, {fresh.get(name)} now)")
+        else:
+            fields.append(name)
+    return fields
 
 
 def _count(actions: Iterable[Action]) -> SummaryDocument:
@@ -458,7 +554,15 @@ def _moment(value: JsonValue) -> MomentDocument | None:
 
 
 def _check_consistent(document: PlanDocument, where: str) -> None:
-    """A hand-edited plan must not reach apply: counts, and what is sent against its hash."""
+    """A hand-edited plan must not reach apply: one step per key in key order, counts, and
+    what is sent against its hash."""
+    keys = [step.key for step in document.steps]
+    for earlier, later in pairwise(keys):
+        if earlier >= later:
+            problem = (
+                f"has step {later!r} twice" if earlier == later else "has its steps out of order"
+            )
+            raise _refuse(where, f"{problem} (edited by hand?)")
     if document.summary != _count(step.action for step in document.steps):
         raise _refuse(where, "has a summary that does not count its steps (edited by hand?)")
     if document.has_changes != any(step.action in CHANGES for step in document.steps):

@@ -17,6 +17,7 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, ValidationError
 
 from reconciler.domain.contract.identifiers import TemplateCode
+from reconciler.domain.jsonsafe import JsonSyntaxError, StrictJsonError, check_strict, gc_paused
 from reconciler.domain.payload import payload_digest
 from reconciler.errors import ConflictError
 
@@ -30,7 +31,7 @@ HistoryReason = Literal["replaced", "forgotten", "resolved-not-created", "reject
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 _CONFLICT_MARKERS: Final = ("<<<<<<< ", "=======\n", ">>>>>>> ")
-# Read before validating, so a newer format is named as such rather than as "malformed".
+# Looked for when a file does not read, so a newer format is named as such, not as "malformed".
 _VERSION: Final = re.compile(r'"format_version"\s*:\s*(-?\d+)')
 
 
@@ -179,24 +180,32 @@ def state_text(state: State) -> str:
 
 
 def parse_state(text: str, *, where: str, environment: str) -> State:
-    """Parse and check a state file; anything suspicious is a conflict to resolve by a person."""
-    if not text.strip():
+    """Parse and check a state file; anything suspicious is a conflict to resolve by a person.
+
+    The strict JSON reader checks the text first (a key twice, `NaN`, a fraction, a number of
+    more than 20 digits, deep nesting: edited by hand or damaged); pydantic then validates it,
+    strictly, with its own fast parser (see `check_strict` for why both read the same data).
+    """
+    if not text or text.isspace():
         raise _refuse(where, "is empty (truncated?)")
-    for marker in _CONFLICT_MARKERS:
-        if marker in text:
-            raise _refuse(where, "contains git conflict markers; resolve the merge by hand first")
-    version = _VERSION.search(text)
-    if version is not None and int(version.group(1)) not in READABLE_VERSIONS:
-        raise _refuse(
-            where,
-            f"has format_version {version.group(1)}; "
-            f"this ipass reads versions {', '.join(map(str, READABLE_VERSIONS))}",
-        )
     try:
-        state = State.model_validate_json(text)
+        with gc_paused():  # a 25 MB state is millions of objects: see gc_paused
+            check_strict(text)
+            state = State.model_validate_json(text)
+    except JsonSyntaxError as error:
+        # The marker lines of a merge conflict are never JSON, so they are looked for only here.
+        if any(marker in text for marker in _CONFLICT_MARKERS):
+            raise _refuse(
+                where, "contains git conflict markers; resolve the merge by hand first"
+            ) from None
+        _refuse_unreadable_version(text, where)
+        raise _refuse(where, f"{error.problem}; truncated?") from None
+    except StrictJsonError as error:
+        raise _refuse(where, error.problem) from None
     except ValidationError as error:
+        _refuse_unreadable_version(text, where)
         first = error.errors()[0]
-        if first["type"] == "json_invalid":
+        if first["type"] == "json_invalid":  # a text pydantic's parser reads more strictly
             raise _refuse(where, f"is not valid JSON ({first['msg']}); truncated?") from None
         path = ".".join(str(p) for p in first["loc"])
         raise _refuse(where, f"is malformed at {path}: {first['msg']}") from None
@@ -211,6 +220,17 @@ def parse_state(text: str, *, where: str, environment: str) -> State:
                     "(edited by hand?); restore it from git or the .backup file",
                 )
     return state
+
+
+def _refuse_unreadable_version(text: str, where: str) -> None:
+    """A file that does not read as a state may be of a newer format: say so, if it is."""
+    version = _VERSION.search(text)
+    if version is not None and int(version.group(1)) not in READABLE_VERSIONS:
+        raise _refuse(
+            where,
+            f"has format_version {version.group(1)}; "
+            f"this ipass reads versions {', '.join(map(str, READABLE_VERSIONS))}",
+        )
 
 
 def _refuse(where: str, problem: str) -> ConflictError:

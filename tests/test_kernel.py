@@ -369,6 +369,7 @@ class Rig:
     client: FakeClient
     wanted: dict[str, Desired]
     locked: list[str] = field(default_factory=list)
+    retired: dict[str, Retirement] = field(default_factory=dict)
 
     def ports(self) -> ApplyPorts:
         @contextmanager
@@ -385,7 +386,7 @@ class Rig:
             store=self.store,
             lock=lock,
             connect=connect,
-            load_desired=lambda state: self.wanted,
+            load_desired=lambda state: (self.wanted, self.retired),
             clock=lambda: NOW,
             operator="ops@example.com",
             destination=HERE,

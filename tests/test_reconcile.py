@@ -118,9 +118,16 @@ def test_removed_entry_is_retired_not_forgotten(
 ) -> None:
     assert run_cli(capsys, "-C", str(rig.root), "apply", "--auto-approve").code == 0
     (rig.root / "catalog/templates/tickets/ferry-macau.yaml").unlink()
+    undeclared = run_cli(capsys, "-C", str(rig.root), "plan")
+    assert undeclared.code == 1  # a published key may not just disappear
+    assert "1 blocked" in undeclared.out.splitlines()[0]
+    (rig.root / "catalog/retired.yaml").write_text(
+        "ferry-macau: route closed for the winter\n", encoding="utf-8"
+    )
     run = run_cli(capsys, "-C", str(rig.root), "plan")
     assert run.code == 0
     assert "1 to retire" in run.out.splitlines()[0]
+    assert "(route closed for the winter)" in run.out
     done = run_cli(capsys, "-C", str(rig.root), "apply", "--auto-approve")
     assert done.code == 0, done.err
     assert "0 created, 1 retired" in done.out

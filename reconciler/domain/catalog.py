@@ -18,14 +18,17 @@ import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Final
 
 from pydantic import JsonValue
 
 from reconciler.domain.catalog_files import var_name_refusal
+from reconciler.domain.catalog_intents import INTENT_KEYS, Intents, read_intents
 from reconciler.domain.contract.rules import Violation, check_template_content
 from reconciler.domain.payload import content_payload, payload_digest
+from reconciler.domain.plan import Retirement
 from reconciler.domain.problems import FieldPath, Problem, format_field_path
 from reconciler.domain.templating import (
     BudgetName,
@@ -40,7 +43,7 @@ from reconciler.domain.templating import (
 )
 from reconciler.domain.yamlsafe import YamlDocument, YamlError, load_yaml_file
 
-META_KEYS: Final = frozenset({"key", "vars", "for_each"})
+META_KEYS: Final = frozenset({"key", "vars", "for_each"}) | INTENT_KEYS
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ITEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/+-]{0,63}$")
 
@@ -56,6 +59,8 @@ class CatalogEntry:
     # the entry is validated (a worker process, for large catalogs): plain data travels cheaply.
     payload: dict[str, JsonValue]
     payload_hash: str
+    # What the entry says about its own life (catalog_intents); never sent.
+    intents: Intents = field(default_factory=Intents)
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,8 @@ class LoadedCatalog:
     problems: list[Problem] = field(default_factory=list)
     # Every key a file defines, valid or not, so duplicates are caught even in broken files.
     keys: list[tuple[str, str]] = field(default_factory=list)
+    # Entries the file declares retired (`retired: true`): not rendered, not validated.
+    retired: list[Retirement] = field(default_factory=list)
     # What rendering the file cost, for naming the heaviest files when the catalog's budget runs
     # out; and whether it ran out here (`stopped`) or before the file was rendered (`skipped`).
     file: str = ""
@@ -195,9 +202,15 @@ def load_file(
         if each is not None:
             context["each"] = each
         job = _RenderJob(key, renderer, context, out.problems)
+        # An intent string may use the entry's context: `moved_from: old[{{ each.key }}]`.
+        intents = read_intents(data, document, out.problems, partial(job.tree, document=document))
+        if intents.retired:
+            line = document.position_of(("retired",)).line
+            out.retired.append(Retirement(key, f"{path}:{line}", "retired: true in its file"))
+            continue
         entry = job.entry(content, document, shared.defaults)
         if entry is not None:
-            _validate(key, entry, document, shared, out, unrendered=job.unrendered)
+            _validate(key, entry, document, shared, out, unrendered=job.unrendered, intents=intents)
     return out
 
 
@@ -416,15 +429,21 @@ def _validate(
     out: LoadedCatalog,
     *,
     unrendered: Sequence[FieldPath],
+    intents: Intents,
 ) -> None:
-    now = None if key in shared.published else shared.now_ms
+    # Rules that only make sense before publishing (a start date not in the past) do not apply
+    # to a published entry, nor to one adopted from AlipayHK.
+    before = key not in shared.published and intents.adopt is None
+    now = shared.now_ms if before else None
     checked = check_template_content(content, now_ms=now, unrendered=unrendered)
     for violation in checked.violations:
         out.problems.append(_violation_problem(violation, document, shared.defaults, key))
     if checked.value is not None and not checked.violations and not unrendered:
         payload = content_payload(checked.value, shared.merchant_id)
         line = document.position_of(()).line  # the first field, after any leading comments
-        out.entries.append(CatalogEntry(key, document.path, line, payload, payload_digest(payload)))
+        out.entries.append(
+            CatalogEntry(key, document.path, line, payload, payload_digest(payload), intents)
+        )
 
 
 def _violation_problem(

@@ -49,6 +49,7 @@ from reconciler.domain.plan import (
     PlanStep,
     Replace,
     Retire,
+    Retirement,
     Retry,
     Vanished,
     compute_plan,
@@ -108,7 +109,7 @@ class ApplyPorts:
     connect: Callable[[int], AbstractContextManager[TemplateSender]]
     # The rendered catalog, given the state read under the lock (published entries may have a
     # start date in the past). Raises on catalog problems.
-    load_desired: Callable[[State], Mapping[str, Desired]]
+    load_desired: Callable[[State], tuple[Mapping[str, Desired], Mapping[str, Retirement]]]
     clock: Callable[[], str]
     operator: str
     destination: Destination
@@ -164,7 +165,7 @@ def apply(
     ports.ensure_writable()  # before any API call: every create must be recorded
     with ports.lock():
         snapshot, state = ports.store.load_with_snapshot()  # read under the lock
-        desired = ports.load_desired(state)
+        desired, retirements = ports.load_desired(state)
         lineage = snapshot.lineage if snapshot is not None else None
         plan = compute_plan(
             desired,
@@ -172,6 +173,7 @@ def apply(
             snapshot_lineage=lineage,
             destination=ports.destination,
             options=options,
+            retirements=retirements,
         )
         if request.saved is not None:
             check_saved_plan(request.saved, plan, desired)

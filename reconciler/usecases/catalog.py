@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 
 from reconciler.domain import catalog as cat
 from reconciler.domain import catalog_files
 from reconciler.domain.canonical import canonical_json
+from reconciler.domain.catalog_intents import load_retired
 from reconciler.domain.config import Target
+from reconciler.domain.plan import Retirement
 from reconciler.domain.problems import Problem
 from reconciler.domain.templating import CatalogBudget, Renderer
 from reconciler.domain.yamlsafe import YamlError
@@ -33,6 +36,8 @@ class CatalogResult:
     files: int
     entries: tuple[cat.CatalogEntry, ...]
     problems: tuple[Problem, ...]
+    # Keys declared retired: `retired: true` in a file, or listed in catalog/retired.yaml.
+    retirements: Mapping[str, Retirement] = field(default_factory=dict)
 
 
 def load_catalog(
@@ -74,9 +79,12 @@ def load_catalog(
             now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
             published=published,
         )
+        retired_file = catalog_files.load_mapping(catalog_dir / "retired.yaml", root)
     except YamlError as error:
         # Without its macros, variables or defaults no entry can be rendered: report this alone.
         return CatalogResult(target, len(files), (), (*problems, cat.yaml_problem(error)))
+    retirements, retired_problems = load_retired(retired_file)
+    problems += retired_problems
     named = [(path, catalog_files.display(path, root)) for path in files]
     loaded = cat.LoadedCatalog()
     budget = CATALOG_BUDGET if budget is None else budget
@@ -85,13 +93,17 @@ def load_catalog(
         loaded.entries += result.entries
         loaded.problems += result.problems
         loaded.keys += result.keys
+        for retirement in result.retired:
+            retirements.setdefault(retirement.key, retirement)
     problems += loaded.problems
     spent = cat.budget_problem(results, budget)
     if spent is not None:
         problems.append(spent)
     problems += cat.iter_duplicate_keys(loaded.keys)
     entries = sorted(loaded.entries, key=lambda e: e.key)
-    return CatalogResult(target, len(files), tuple(entries), tuple(sorted(set(problems))))
+    return CatalogResult(
+        target, len(files), tuple(entries), tuple(sorted(set(problems))), retirements
+    )
 
 
 def _load_all(

@@ -45,7 +45,8 @@ def state_store(target: Target) -> StateStore:
 
 
 def load_desired(target: Target, state: State) -> tuple[CatalogResult, dict[str, Desired]]:
-    """The rendered catalog; raises with every problem when any entry is invalid."""
+    """The rendered catalog with its intents; raises with every problem when any entry is
+    invalid."""
     published = frozenset(k for k, e in state.entries.items() if e.current is not None)
     catalog = load_catalog(target, published=published)
     if catalog.problems:
@@ -56,6 +57,10 @@ def load_desired(target: Target, state: State) -> tuple[CatalogResult, dict[str,
             source=f"{entry.file}:{entry.line}",
             payload=entry.payload,
             payload_hash=entry.payload_hash,
+            revision=entry.intents.revision,
+            moved_from=entry.intents.moved_from,
+            adopt=entry.intents.adopt,
+            tags=entry.intents.tags,
         )
         for entry in catalog.entries
     }
@@ -78,6 +83,7 @@ def plan_from(inputs: PlanInputs, options: PlanOptions) -> Plan:
         snapshot_lineage=lineage,
         destination=destination_of(inputs.target),
         options=options,
+        retirements=inputs.catalog.retirements,
     )
 
 

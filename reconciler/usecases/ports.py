@@ -11,7 +11,7 @@ from reconciler.adapters.lock import EnvironmentLock
 from reconciler.adapters.statefile import ensure_writable
 from reconciler.domain.config import Target
 from reconciler.domain.outcomes import TemplateOutcome
-from reconciler.domain.plan import Desired
+from reconciler.domain.plan import Desired, Retirement
 from reconciler.domain.state import State, utc_now
 from reconciler.usecases.apply import ApplyPorts, Publisher, TemplateSender
 from reconciler.usecases.connect import open_client
@@ -44,8 +44,9 @@ def apply_ports(target: Target, operator: str, *, publisher: Publisher | None = 
         with open_client(target, workers=workers) as client:
             yield _Sender(client)
 
-    def desired(state: State) -> Mapping[str, Desired]:
-        return load_desired(target, state)[1]
+    def desired(state: State) -> tuple[Mapping[str, Desired], Mapping[str, Retirement]]:
+        catalog, wanted = load_desired(target, state)
+        return wanted, catalog.retirements
 
     def lock() -> AbstractContextManager[object]:
         return lock_for(target, "apply")

@@ -111,15 +111,15 @@ def test_broken_copy_reports_every_problem_with_location(
     assert lines[-1] == f"{len(lines) - 1} problems found"
     shown = "catalog/templates/tickets/cinema.yaml"
     assert any(
-        line.startswith(f"{shown}:3:1: product: ") and "MOVIE" in line and "[PARAM_ILLEGAL]" in line
+        line.startswith(f"{shown}:5:1: product: ") and "MOVIE" in line and "[PARAM_ILLEGAL]" in line
         for line in lines
     ), lines
     assert any(
-        line.startswith(f"{shown}:4:1: imageURL: ") and "did you mean 'imageUrl'" in line
+        line.startswith(f"{shown}:6:1: imageURL: ") and "did you mean 'imageUrl'" in line
         for line in lines
     ), lines
     assert any(
-        line.startswith(f"{shown}:19:5: localeInfo.en_US.name: ")
+        line.startswith(f"{shown}:21:5: localeInfo.en_US.name: ")
         and "(32)" in line
         and "[PASS_TEMPLATE_NAME_ILLEGAL]" in line
         for line in lines

@@ -11,6 +11,7 @@ import pytest
 from helpers import REPO, run_cli
 
 from reconciler import __version__
+from reconciler.cli.main import main
 from reconciler.usecases.init import VERSION_MARK, scaffold_files
 
 SCAFFOLD = REPO / "reconciler" / "scaffold" / "files"
@@ -30,6 +31,11 @@ EXPECTED = {
     "catalog/vars.production.yaml",
     "catalog/vars.yaml",
     "ipass.toml",
+    "schemas/catalog-defaults.schema.json",
+    "schemas/catalog-template.schema.json",
+    "schemas/catalog-vars.schema.json",
+    "schemas/plan.schema.json",
+    "schemas/state.schema.json",
 }
 
 
@@ -198,3 +204,20 @@ def test_scaffold_files_are_sorted_relative_paths() -> None:
     assert all(not path.is_absolute() and ".." not in path.parts for path in paths)
     assert {path.as_posix() for path in paths} == EXPECTED
     assert PurePosixPath("gitignore") not in paths
+
+
+def test_every_catalog_file_names_a_schema_that_exists_beside_it(tmp_path: Path) -> None:
+    """Editors with a YAML language server complete and check fields with no setup."""
+    root = tmp_path / "new"
+    assert main(["init", str(root)]) == 0
+    for base in (REPO, root):
+        files = sorted((base / "catalog").rglob("*.yaml"))
+        assert files
+        for path in files:
+            first = path.read_text(encoding="utf-8").splitlines()[0]
+            assert first.startswith("# yaml-language-server: $schema="), path
+            schema = (path.parent / first.split("=", 1)[1]).resolve()
+            assert schema.is_file(), (path, schema)
+    for name in ("catalog-template", "catalog-defaults", "catalog-vars"):
+        written = (root / "schemas" / f"{name}.schema.json").read_bytes()
+        assert written == (REPO / "schemas" / f"{name}.schema.json").read_bytes()

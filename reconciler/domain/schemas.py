@@ -39,6 +39,47 @@ def _with_jinja(schema: dict[str, object]) -> dict[str, object]:
     return widened if isinstance(widened, dict) else schema
 
 
+# What an entry says about its own life (domain/catalog_intents.py); never sent to AlipayHK.
+_KEY_PATTERN: Final = (
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(\[[A-Za-z0-9][A-Za-z0-9 ._:/+-]{0,63}\])?$"
+)
+_INTENTS: Final[dict[str, object]] = {
+    "revision": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 10_000,
+        "default": 1,
+        "description": "Raise it to publish a new template for a published entry (the old one "
+        "stays live until its end date). Never lowered. Not sent to AlipayHK.",
+    },
+    "moved_from": {
+        "description": "The key (or keys) this entry was published under: a rename that keeps "
+        "the published template. No API call.",
+        "anyOf": [
+            {"type": "string", "pattern": _KEY_PATTERN},
+            {"type": "array", "items": {"type": "string", "pattern": _KEY_PATTERN}, "minItems": 1},
+        ],
+    },
+    "adopt": {
+        "type": "string",
+        "pattern": "^[\\x21-\\x7e]{1,64}$",
+        "description": "The templateCode of a template that already exists at AlipayHK (made "
+        "by hand): recorded with this entry's content, nothing is sent.",
+    },
+    "retired": {
+        "type": "boolean",
+        "description": "Retire this entry: it is not rendered; its template stays live at "
+        "AlipayHK until its end date. Its key is never used again.",
+    },
+    "tags": {
+        "type": "array",
+        "maxItems": 20,
+        "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,31}$"},
+        "description": "Labels for `--select tag:NAME`. Not sent to AlipayHK.",
+    },
+}
+
+
 def catalog_template_schema() -> dict[str, object]:
     base = template_json_schema()
     properties = _properties(base)
@@ -58,6 +99,7 @@ def catalog_template_schema() -> dict[str, object]:
             {"type": "object", "minProperties": 1},
         ],
     }
+    properties.update(_INTENTS)
     schema = dict(base)
     schema["properties"] = properties
     schema = _with_jinja(schema)
@@ -70,7 +112,7 @@ def catalog_template_schema() -> dict[str, object]:
 def catalog_defaults_schema() -> dict[str, object]:
     schema = catalog_template_schema()
     properties = _properties(schema)
-    for meta in ("key", "vars", "for_each"):
+    for meta in ("key", "vars", "for_each", *_INTENTS):
         properties.pop(meta)
     schema["properties"] = properties
     schema["title"] = "ipass catalog defaults (catalog/defaults.yaml)"

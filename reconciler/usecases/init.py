@@ -20,6 +20,7 @@ from typing import Final
 
 from reconciler import __version__
 from reconciler.errors import InvalidInput
+from reconciler.usecases.schemas import generated_schemas
 
 VERSION_MARK: Final = b"@IPASS_VERSION@"
 _RENAMED: Final = {"gitignore": ".gitignore"}
@@ -46,6 +47,12 @@ def scaffold_files(version: str = __version__) -> list[ScaffoldFile]:
     found = [
         ScaffoldFile(path, item.read_bytes().replace(VERSION_MARK, version.encode("ascii")))
         for path, item in _walk(tree, PurePosixPath())
+    ]
+    # The JSON Schemas the catalog files name in their yaml-language-server lines: an editor
+    # completes fields and flags errors with no setup.
+    found += [
+        ScaffoldFile(PurePosixPath("schemas") / name, text.encode("utf-8"))
+        for name, text in generated_schemas().items()
     ]
     return sorted(found, key=lambda file: file.path.parts)
 

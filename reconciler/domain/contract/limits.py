@@ -150,22 +150,22 @@ NumberPath = tuple[str | int, ...]
 def has_unsendable_number(value: object) -> bool:
     """True if `value` (plain JSON data) holds an int beyond WIDEST_INTEGER or an inf or NaN.
 
-    Cheap enough to run on every body: one pass, no paths built (`unsendable_numbers` says where).
+    Cheap enough to run on every body: one pass that queues only containers and skips text at
+    once, no paths built (`unsendable_numbers` says where).
     """
-    pending = [value]
+    pending: list[dict[str, object] | list[object]] = [[value]]
     while pending:
-        item = pending.pop()
-        if isinstance(item, str):  # most of a body: checked first
-            continue
-        if isinstance(item, dict):
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-        elif isinstance(item, int):
-            if not -WIDEST_INTEGER <= item <= WIDEST_INTEGER:
+        container = pending.pop()
+        for child in container.values() if isinstance(container, dict) else container:
+            if isinstance(child, str):
+                continue
+            if isinstance(child, dict | list):
+                pending.append(child)
+            elif isinstance(child, int):
+                if not -WIDEST_INTEGER <= child <= WIDEST_INTEGER:
+                    return True
+            elif isinstance(child, float) and not math.isfinite(child):
                 return True
-        elif isinstance(item, float) and not math.isfinite(item):
-            return True
     return False
 
 

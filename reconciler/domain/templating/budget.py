@@ -110,15 +110,18 @@ class BudgetProblem(TemplateProblem):
 
 
 class WorkMeter:
-    """Counts the work of every render of one renderer against a budget (None: count only)."""
+    """Counts the work of every render of one renderer against a budget (None: count only).
+
+    Output is charged by `Renderer.render` itself (`chars` against `max_chars`), inline: it runs
+    for every value of a catalog."""
 
     __slots__ = (
-        "_max_chars",
         "_max_loops",
         "budget",
         "catalog_deadline",
         "chars",
         "loops",
+        "max_chars",
         "seconds",
         "spent",
     )
@@ -136,7 +139,7 @@ class WorkMeter:
         self.seconds = 0.0
         self.spent: BudgetName | None = None
         self._max_loops = budget.loop_iterations if budget is not None else sys.maxsize
-        self._max_chars = budget.output_chars if budget is not None else sys.maxsize
+        self.max_chars = budget.output_chars if budget is not None else sys.maxsize
 
     @property
     def cost(self) -> RenderCost:
@@ -151,11 +154,6 @@ class WorkMeter:
         self.loops += count
         if self.loops > self._max_loops:
             raise self.spend("loop_iterations")
-
-    def charge_output(self, count: int) -> None:
-        self.chars += count
-        if self.chars > self._max_chars:
-            raise self.spend("output_chars")
 
     def add_seconds(self, seconds: float) -> None:
         self.seconds += seconds

@@ -172,15 +172,16 @@ class Renderer:
             value = self._guarded(
                 lambda: self._execute(done, context), source, done.template, context
             )
-        self._charge_output(value)
+        # The output is charged here, inline: this runs for every value of a catalog.
+        meter = self._meter
+        if type(value) is str:
+            meter.chars += len(value)
+        else:
+            meter.chars += text_size(value, self._limits.max_output_chars)
+        if meter.chars > meter.max_chars:
+            meter.spend("output_chars")
+            raise meter.problem()
         return value
-
-    def _charge_output(self, value: PlainData) -> None:
-        size = len(value) if type(value) is str else text_size(value, self._limits.max_output_chars)
-        try:
-            self._meter.charge_output(size)
-        except BudgetSpent:
-            raise self._meter.problem() from None
 
     @contextmanager
     def deadline(self, seconds: float | None = None) -> Iterator[None]:

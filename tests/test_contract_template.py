@@ -264,11 +264,13 @@ CASES: list[tuple[dict[str, Any], str, object, tuple[str | int, ...], ResultCode
      "2025-12-31 23:59 HKT is in the past (now 2026-01-01 00:00 HKT); start from now on"),
     (COUPON, "endDate", DEC_1, ("endDate",), C.PASS_TEMPLATE_TIME_INTERVAL_ILLEGAL,
      "2026-12-01 00:00 HKT must be after startDate (2026-12-01 00:00 HKT)"),
+    # A bare end date is the end of that day in Hong Kong.
     (COUPON, "endDate", "2026-11-30", ("endDate",), C.PASS_TEMPLATE_TIME_INTERVAL_ILLEGAL,
-     "2026-11-30 00:00 HKT must be after startDate (2026-12-01 00:00 HKT)"),
+     "2026-11-30 23:59 HKT must be after startDate (2026-12-01 00:00 HKT)"),
     (COUPON, "startDate", "2026-02-30", ("startDate",), C.PARAM_ILLEGAL,
-     "'2026-02-30' is not a date; use epoch milliseconds (1796090400000), 2026-12-01 (midnight in "
-     "Hong Kong), 2026-12-01 10:00:00 (Hong Kong time) or 2026-12-01T10:00:00+08:00"),
+     "'2026-02-30' is not a date; use epoch milliseconds (1796090400000), 2026-12-01 (the start "
+     "of that day in Hong Kong; for an end date, its end), 2026-12-01 10:00:00 (Hong Kong time) "
+     "or 2026-12-01T10:00:00+08:00"),
     (COUPON, "localeInfo.zh_HK.name", "一二三四五六七八九十一二三",
      ("localeInfo", "zh_HK", "name"), C.PASS_TEMPLATE_NAME_ILLEGAL,
      "longer than 12 characters (13)"),
@@ -641,7 +643,7 @@ def test_dates_in_every_accepted_form(value: object, expected: int) -> None:
 )  # fmt: skip
 def test_dates_that_are_refused(value: object, message: str) -> None:
     forms = (
-        "epoch milliseconds (1796090400000), 2026-12-01 (midnight in Hong Kong), "
+        "epoch milliseconds (1796090400000), 2026-12-01 (the start of that day in Hong Kong; for an end date, its end), "
         "2026-12-01 10:00:00 (Hong Kong time) or 2026-12-01T10:00:00+08:00"
     )
     with pytest.raises(PydanticCustomError) as raised:
@@ -685,3 +687,15 @@ def test_json_schema_describes_what_authors_write() -> None:
     assert defs["EnUsText"]["properties"]["name"]["maxLength"] == 24
     assert properties["imageUrl"]["pattern"] == "^https://"
     assert properties["merchantLogo"]["anyOf"][0]["pattern"] == "^https://"
+
+
+def test_a_bare_end_date_is_the_end_of_that_day_and_a_start_date_its_start() -> None:
+    from reconciler.domain.contract.dates import to_end_millis, to_epoch_millis
+
+    start = to_epoch_millis("2027-12-31")
+    assert to_end_millis("2027-12-31") == start + 24 * 3600 * 1000 - 1  # 23:59:59.999 HKT
+    # A time, an offset or a number is taken as written.
+    assert to_end_millis("2027-12-31T10:00:00+08:00") == to_epoch_millis(
+        "2027-12-31T10:00:00+08:00"
+    )
+    assert to_end_millis(start) == start

@@ -87,7 +87,7 @@ def test_unknown_outcome_hints_name_the_environment_and_resolve_it(
     request_id = state(staging)["entries"][FIRST_KEY]["current"]["request_id"]
     error, hint = lost.err.splitlines()
     assert error.startswith(
-        f"error: catalog/templates/tickets/{FIRST_KEY}.yaml:1: {FIRST_KEY}: "
+        f"error: catalog/templates/tickets/{FIRST_KEY}.yaml:2: {FIRST_KEY}: "
         "connection lost after the request was sent"
     ), error
     assert hint == (

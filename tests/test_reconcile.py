@@ -171,7 +171,7 @@ def test_vendor_rejection_stops_with_location_and_code(
         run = run_cli(capsys, "-C", str(r.root), "apply", "--auto-approve")
         assert run.code == 4
         first = run.err.splitlines()[0]
-        assert first.startswith("error: catalog/templates/tickets/bus-shenzhen-bay.yaml:1: ")
+        assert first.startswith("error: catalog/templates/tickets/bus-shenzhen-bay.yaml:2: ")
         assert "ACCESS_DENIED" in first
         assert r.templates() == []
         state = r.state()

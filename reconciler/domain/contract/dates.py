@@ -26,9 +26,11 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS: Final = timedelta(milliseconds=1)
 
 ACCEPTED_FORMS: Final = (
-    "epoch milliseconds (1796090400000), 2026-12-01 (midnight in Hong Kong), "
-    "2026-12-01 10:00:00 (Hong Kong time) or 2026-12-01T10:00:00+08:00"
+    "epoch milliseconds (1796090400000), 2026-12-01 (the start of that day in Hong Kong; for "
+    "an end date, its end), 2026-12-01 10:00:00 (Hong Kong time) or 2026-12-01T10:00:00+08:00"
 )
+_BARE_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_ONE_DAY_MS: Final = 24 * 3600 * 1000
 NUMERIC_FORMS: Final = "epoch milliseconds as a number (1796090400000) or a string of digits"
 
 _DIGITS: Final = re.compile(r"[0-9]{1,20}")
@@ -100,6 +102,15 @@ def to_epoch_millis(value: object) -> int:
     )
 
 
+def to_end_millis(value: object) -> int:
+    """An end date: like `to_epoch_millis`, but a bare date means the END of that day in Hong
+    Kong (23:59:59.999), as people mean "valid until 31 December"."""
+    if isinstance(value, str) and _BARE_DATE.fullmatch(value.strip()):
+        start = to_epoch_millis(value.strip())
+        return _in_range(start + _ONE_DAY_MS - 1, shown(value))
+    return to_epoch_millis(value)
+
+
 def to_numeric_millis(value: object) -> int:
     """dataInfo times: a number of ms or a numeric string (conflict #3) -> epoch ms."""
     ms = _numeric(value, NUMERIC_FORMS)
@@ -112,6 +123,9 @@ def to_numeric_millis(value: object) -> int:
 
 EpochMillis = Annotated[int, PlainValidator(to_epoch_millis, json_schema_input_type=int | str)]
 """A body date (`startDate`, `endDate`, `bizCreate`): any form of ACCEPTED_FORMS -> epoch ms."""
+
+EndMillis = Annotated[int, PlainValidator(to_end_millis, json_schema_input_type=int | str)]
+"""An end date (`endDate`): a bare date is the end of that day in Hong Kong."""
 
 NumericMillis = Annotated[int, PlainValidator(to_numeric_millis, json_schema_input_type=int | str)]
 """A dataInfo time (`$startTime_..$`): epoch ms as a number or a numeric string -> epoch ms."""

@@ -33,7 +33,13 @@ from reconciler.domain.contract.codes import (
     suggest,
     violations_of,
 )
-from reconciler.domain.contract.dates import END_MS, MIN_MS, format_hk, to_epoch_millis
+from reconciler.domain.contract.dates import (
+    END_MS,
+    MIN_MS,
+    format_hk,
+    to_end_millis,
+    to_epoch_millis,
+)
 
 if TYPE_CHECKING:
     from reconciler.domain.contract.passes import PassRequest
@@ -116,10 +122,11 @@ class _Input:
             value = value.get(part) if isinstance(value, dict) else None
         return value
 
-    def date(self, key: str) -> int | None:
+    def date(self, key: str, *, end: bool = False) -> int | None:
         value = self.valid(key)
+        convert = to_end_millis if end else to_epoch_millis
         try:
-            return None if value is None else to_epoch_millis(value)
+            return None if value is None else convert(value)
         except PydanticCustomError:  # cannot happen for a valid field; never raise
             return None
 
@@ -226,7 +233,7 @@ def _biz_mids(body: _Input) -> Iterator[Violation]:
 
 
 def _dates(body: _Input, now_ms: int | None) -> Iterator[Violation]:
-    start, end = body.date("startDate"), body.date("endDate")
+    start, end = body.date("startDate"), body.date("endDate", end=True)
     if start is not None and now_ms is not None and start < now_ms:
         message = f"{_when(start)} is in the past (now {_when(now_ms)}); start from now on"
         yield Violation(("startDate",), message, Code.PASS_TEMPLATE_START_TIME_LESS_CURRENT)

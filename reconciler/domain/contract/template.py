@@ -37,7 +37,7 @@ from reconciler.domain.contract.codes import (
     suggest,
     vendor_error,
 )
-from reconciler.domain.contract.dates import EpochMillis
+from reconciler.domain.contract.dates import EndMillis, EpochMillis
 from reconciler.domain.contract.identifiers import MERCHANT_ID_RE
 
 Code = ResultCode
@@ -290,7 +290,10 @@ class TemplateContent(VendorModel):
     """Every createTemplate field a catalog author writes (all but requestId and merchantId)."""
 
     startDate: EpochMillis = Field(description="when the template becomes active (not in the past)")
-    endDate: EpochMillis = Field(description="when the template expires (after startDate)")
+    endDate: EndMillis = Field(
+        description="when the template expires (after startDate); a bare date is the end of "
+        "that day in Hong Kong"
+    )
     type: TemplateType = Field(description="COUPON or TICKET")
     product: Product = Field(
         description="GIFT_CARD for COUPON; PASS, MOVIE, AIR_TICKET, TRAIN_TICKET, BUS_TICKET "

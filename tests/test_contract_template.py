@@ -643,7 +643,8 @@ def test_dates_in_every_accepted_form(value: object, expected: int) -> None:
 )  # fmt: skip
 def test_dates_that_are_refused(value: object, message: str) -> None:
     forms = (
-        "epoch milliseconds (1796090400000), 2026-12-01 (the start of that day in Hong Kong; for an end date, its end), "
+        "epoch milliseconds (1796090400000), 2026-12-01 (the start of that day in Hong Kong; "
+        "for an end date, its end), "
         "2026-12-01 10:00:00 (Hong Kong time) or 2026-12-01T10:00:00+08:00"
     )
     with pytest.raises(PydanticCustomError) as raised:

@@ -40,9 +40,7 @@ def _with_jinja(schema: dict[str, object]) -> dict[str, object]:
 
 
 # What an entry says about its own life (domain/catalog_intents.py); never sent to AlipayHK.
-_KEY_PATTERN: Final = (
-    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(\[[A-Za-z0-9][A-Za-z0-9 ._:/+-]{0,63}\])?$"
-)
+_KEY_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(\[[A-Za-z0-9][A-Za-z0-9 ._:/+-]{0,63}\])?$"
 _INTENTS: Final[dict[str, object]] = {
     "revision": {
         "type": "integer",

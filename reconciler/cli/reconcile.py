@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 import click
 
@@ -25,10 +28,21 @@ reason_option = click.option(
 )
 
 target_option = click.option(
-    "--target", "targets", multiple=True, metavar="KEY", help="Only this entry (repeatable)."
+    "--select",
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="SELECTOR",
+    help="Only these entries (repeatable; a union): a key, a glob such as 'gift-card[*]', a "
+    "catalog folder or file such as templates/tickets/, tag:NAME, product:MOVIE or type:COUPON. "
+    "--target is the same option.",
 )
 exclude_option = click.option(
-    "--exclude", "excludes", multiple=True, metavar="KEY", help="Leave this entry out (repeatable)."
+    "--exclude",
+    "excludes",
+    multiple=True,
+    metavar="SELECTOR",
+    help="Leave these entries out (repeatable; same forms as --select).",
 )
 replace_option = click.option(
     "--replace",
@@ -131,13 +145,19 @@ class _Progress:
 
 
 @contextmanager
-def _graceful_stop() -> Iterator[list[bool]]:
-    """SIGINT/SIGTERM ask to stop after the request in flight; a second one stops at once."""
+def _graceful_stop(abandon: Callable[[], None], env_args: str) -> Iterator[list[bool]]:
+    """SIGINT/SIGTERM ask to stop after the request in flight; a second one stops at once.
+
+    At once means without waiting for that request: a thread cannot be interrupted inside its
+    HTTP call, so the journal is left between two lines (`abandon`) and the process ends with
+    130 as a kill would end it. The request in flight keeps its fsynced `pending` line, so the
+    next run shows it as unknown; apply recovers from such an end at any point.
+    """
     flag = [False]
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if flag[0]:
-            raise KeyboardInterrupt
+            _stop_at_once(abandon, env_args)
         flag[0] = True
         click.echo("stopping after the request in flight is recorded...", err=True)
 
@@ -147,6 +167,28 @@ def _graceful_stop() -> Iterator[list[bool]]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _stop_at_once(abandon: Callable[[], None], env_args: str) -> NoReturn:
+    """End the process now (exit 130), the journal settled, without waiting for any thread."""
+    try:
+        abandon()
+        click.echo(
+            "error: interrupted again: stopped at once, without waiting for the request in flight",
+            err=True,
+        )
+        hint = (
+            "hint: a create that was in flight stays pending and shows as unknown in "
+            f"`ipass plan{env_args}`; check at AlipayHK, then `ipass state resolve KEY{env_args} "
+            "--template-code CODE` (or `--not-created`), or `ipass apply --retry-unknown"
+            f"{env_args}` re-sends it with the same requestId"
+        )
+        click.echo(printable(hint), err=True)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+    finally:
+        os._exit(ExitCode.INTERRUPTED)
 
 
 @click.command()
@@ -243,7 +285,7 @@ def apply(
         recorder = state_recorder(target, author=operator, remote=git_remote, branch=git_branch)
         publisher = GitPublisher(recorder)
     ports = apply_ports(target, operator, publisher=publisher)
-    with _graceful_stop() as stop:
+    with _graceful_stop(ports.abandon, target.env_args) as stop:
         report = run_apply(
             request, ports, confirm=confirm, progress=_Progress(), should_stop=lambda: stop[0]
         )

@@ -89,6 +89,7 @@ def _head(document: PlanDocument) -> str:
     rows = "".join(f"| {_MARKS[a]} {COUNTED[a]} | {counts[a.value]} |\n" for a in ORDER)
     options = options_line(document)
     scope = f"Options: {code(options)}\n\n" if options is not None else ""
+    scope += "".join(f"> **Warning:** {md(warning)}\n\n" for warning in document.warnings)
     return (
         "### ipass plan\n\n"
         f"**{md(summary_line(document))}**\n\n{md(destination_line(document))}\n\n{scope}"

@@ -49,6 +49,7 @@ def document_text(document: PlanDocument, *, color: bool = False) -> str:
     options = options_line(document)
     if options is not None:
         lines.append(f"Options: {inline(options)}")
+    lines.extend(f"Warning: {inline(warning)}" for warning in document.warnings)
     for step in attention(document):
         lines.extend(["", *_entry(step, document.binding.environment, color=color)])
     keys = unchanged(document)

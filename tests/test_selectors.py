@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+from helpers import copy_example, run_cli
 
 from reconciler.domain.selectors import Candidate, parse_selector, select
 from reconciler.errors import InvalidInput
@@ -87,3 +91,31 @@ def test_brackets_are_literal_not_character_classes() -> None:
     assert keys("gift-card[1*") == ["gift-card[100]"]
     with pytest.raises(InvalidInput):
         select(ENTRIES, ["gift-card1*"], [])
+
+
+def test_validate_and_render_take_selectors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = copy_example(tmp_path)
+    run = run_cli(capsys, "-C", str(root), "validate", "--select", "tag:transport")
+    assert (run.code, run.out) == (
+        0,
+        "ok: 4 selected entries from 8 files are valid for environment sandbox\n",
+    )
+    run = run_cli(capsys, "-C", str(root), "render", "--select", "gift-card[*]")
+    assert sorted(json.loads(run.out)) == ["gift-card[100]", "gift-card[200]", "gift-card[500]"]
+    run = run_cli(
+        capsys, "-C", str(root), "render", "--select", "type:COUPON", "--exclude", "gift-card[*]"
+    )
+    assert sorted(json.loads(run.out)) == ["coffee-voucher"]
+    # A broken file: a path selector still reports its problems; others leave it out.
+    cinema = root / "catalog/templates/tickets/cinema.yaml"
+    cinema.write_text(cinema.read_text().replace("product: MOVIE", "product: MOVIES"))
+    run = run_cli(capsys, "-C", str(root), "validate", "--select", "templates/tickets/cinema.yaml")
+    assert run.code == 1
+    assert run.out.splitlines()[0].startswith("catalog/templates/tickets/cinema.yaml:5:1: product:")
+    run = run_cli(capsys, "-C", str(root), "validate", "--select", "templates/coupons/")
+    assert run.code == 0
+    run = run_cli(capsys, "-C", str(root), "validate", "--select", "tag:nope")
+    assert run.code == 1
+    assert run.err.startswith("error: --select 'tag:nope' matches no entry")

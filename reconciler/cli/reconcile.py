@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import click
 
-from reconciler.cli.catalog import env_option
+from reconciler.cli.catalog import env_option, exclude_option, target_option
 from reconciler.cli.resolve import resolve_target
 from reconciler.domain.plan import Action, Plan, PlanOptions, PlanStep
 from reconciler.domain.text import json_text, printable
@@ -27,23 +27,6 @@ reason_option = click.option(
     "Required for --replace, and for every state change outside the embedded sandbox.",
 )
 
-target_option = click.option(
-    "--select",
-    "--target",
-    "targets",
-    multiple=True,
-    metavar="SELECTOR",
-    help="Only these entries (repeatable; a union): a key, a glob such as 'gift-card[*]', a "
-    "catalog folder or file such as templates/tickets/, tag:NAME, product:MOVIE or type:COUPON. "
-    "--target is the same option.",
-)
-exclude_option = click.option(
-    "--exclude",
-    "excludes",
-    multiple=True,
-    metavar="SELECTOR",
-    help="Leave these entries out (repeatable; same forms as --select).",
-)
 replace_option = click.option(
     "--replace",
     "replace",

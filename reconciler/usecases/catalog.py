@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from itertools import repeat
 from pathlib import Path
 
@@ -104,6 +104,46 @@ def load_catalog(
     return CatalogResult(
         target, len(files), tuple(entries), tuple(sorted(set(problems))), retirements
     )
+
+
+def selected(
+    result: CatalogResult, selects: Sequence[str], excludes: Sequence[str]
+) -> CatalogResult:
+    """The catalog narrowed to the selected entries: their entries, and the problems of the
+    files that hold them (a path selector also keeps problems of files with no valid entry)."""
+    from reconciler.domain.selectors import Candidate, parse_selector, select
+
+    candidates = [
+        Candidate(
+            key=entry.key,
+            source=f"{entry.file}:{entry.line}",
+            product=_text(entry.payload.get("product")),
+            type=_text(entry.payload.get("type")),
+            tags=entry.intents.tags,
+        )
+        for entry in result.entries
+    ]
+    paths = [parse_selector(text) for text in selects if parse_selector(text).kind == "path"]
+    broken = {problem.file for problem in result.problems}
+    path_hits = {
+        file
+        for file in broken
+        if any(selector.matches(Candidate(file, f"{file}:1", None, None)) for selector in paths)
+    }
+    try:
+        keys = select(candidates, selects, excludes).keys
+    except InvalidInput:
+        if not path_hits:
+            raise
+        keys = frozenset()
+    entries = tuple(entry for entry in result.entries if entry.key in keys)
+    files = {entry.file for entry in entries} | path_hits
+    problems = tuple(problem for problem in result.problems if problem.file in files)
+    return replace(result, entries=entries, problems=problems)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _load_all(

@@ -17,6 +17,7 @@ from reconciler.domain.plan import (
     compute_plan,
 )
 from reconciler.domain.problems import ProblemsFound
+from reconciler.domain.selectors import Candidate, select
 from reconciler.domain.state import State
 from reconciler.errors import InvalidInput
 from reconciler.usecases.catalog import CatalogResult, load_catalog
@@ -37,6 +38,18 @@ class PlanInputs:
 def destination_of(target: Target) -> Destination:
     return Destination(
         endpoint=target.endpoint_host, merchant_id=target.merchant_id, env_args=target.env_args
+    )
+
+
+def candidate_of(wanted: Desired) -> Candidate:
+    """What selectors see of a catalog entry."""
+    product, kind = wanted.payload.get("product"), wanted.payload.get("type")
+    return Candidate(
+        key=wanted.key,
+        source=wanted.source,
+        product=product if isinstance(product, str) else None,
+        type=kind if isinstance(kind, str) else None,
+        tags=wanted.tags,
     )
 
 
@@ -91,8 +104,14 @@ def make_plan(target: Target, options: PlanOptions) -> Plan:
     return plan_from(load_inputs(target), options)
 
 
-def render_bodies(target: Target, keys: Sequence[str]) -> dict[str, object]:
-    """The exact createTemplate bodies apply would send, keyed by catalog key.
+def render_bodies(
+    target: Target,
+    keys: Sequence[str],
+    selects: Sequence[str] = (),
+    excludes: Sequence[str] = (),
+) -> dict[str, object]:
+    """The exact createTemplate bodies apply would send, keyed by catalog key: the KEYs given
+    and the entries the selectors choose (every entry when neither is given).
 
     The requestId depends on the key's history (a replaced or forgotten key publishes a new
     generation), so the state is read to print what apply really sends.
@@ -103,5 +122,10 @@ def render_bodies(target: Target, keys: Sequence[str]) -> dict[str, object]:
         guesses = difflib.get_close_matches(unknown[0], list(inputs.desired), n=1)
         hint = f"did you mean {guesses[0]!r}?" if guesses else "`ipass validate` lists the keys"
         raise InvalidInput(f"no catalog entry with key {unknown[0]!r}", hint=hint)
-    chosen = list(keys) if keys else sorted(inputs.desired)
-    return {key: body_for(inputs.state, inputs.desired[key]) for key in chosen}
+    chosen = set(keys)
+    if selects or excludes or not keys:
+        candidates = [candidate_of(wanted) for wanted in inputs.desired.values()]
+        picked = select(candidates, selects, excludes).keys
+        chosen |= picked if (selects or not keys) else set()
+        chosen -= set(inputs.desired) - picked if excludes else set()
+    return {key: body_for(inputs.state, inputs.desired[key]) for key in sorted(chosen)}

@@ -316,3 +316,14 @@ def test_a_selector_that_matches_nothing_is_an_error_with_a_guess(
     code, out, _ = ipass(capsys, rig, "plan", "--select", "tag:transport")
     assert code == 0
     assert "(6 entries outside the selection)" in out
+
+
+def test_a_vanished_key_says_how_to_retire_it_not_to_replace_it(
+    rig: Rehearsal, capsys: pytest.CaptureFixture[str]
+) -> None:
+    apply_all(capsys, rig)
+    (rig.root / CINEMA).unlink()
+    code, out, _ = ipass(capsys, rig, "plan")
+    assert code == 1
+    assert "  Way out:       retire it: add `cinema: <reason>` to catalog/retired.yaml, or" in out
+    assert "--replace cinema" not in out

@@ -186,6 +186,14 @@ def way_out(key: str, environment: str) -> tuple[Hint, ...]:
     )
 
 
+def _vanished_way_out(key: str) -> tuple[Hint, ...]:
+    """A published key that left the catalog: retire it in the catalog, or bring it back."""
+    return (
+        Hint(f"retire it: add `{key}: <reason>` to catalog/retired.yaml, or", None),
+        Hint("restore its file (renamed? add `moved_from:` to the new one)", None),
+    )
+
+
 def resolve_commands(key: str, environment: str) -> tuple[Hint, ...]:
     """How to settle an unknown outcome, once AlipayHK's side is known."""
     env, word = command_word(environment), command_word(key)
@@ -200,9 +208,12 @@ def resolve_commands(key: str, environment: str) -> tuple[Hint, ...]:
     )
 
 
-def next_steps(action: Action, key: str, environment: str) -> tuple[str, tuple[Hint, ...]] | None:
+def next_steps(step: StepDocument, environment: str) -> tuple[str, tuple[Hint, ...]] | None:
     """What a person does about a step, for the steps that need one (blocked, unknown)."""
-    match action:
+    key = step.key
+    match step.action:
+        case Action.BLOCKED if step.payload_hash is None:  # published, gone from the catalog
+            return "Way out", _vanished_way_out(key)
         case Action.BLOCKED:
             return "Way out", way_out(key, environment)
         case Action.UNKNOWN:
@@ -218,7 +229,7 @@ def next_steps(action: Action, key: str, environment: str) -> tuple[str, tuple[H
         ):
             return None
         case _:
-            assert_never(action)
+            assert_never(step.action)
 
 
 def plan_command(environment: str) -> str:

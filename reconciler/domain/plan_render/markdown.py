@@ -116,7 +116,7 @@ def _entry(step: StepDocument, environment: str) -> str:
     parts.extend(f"- **{fact.label}:** {_fact(fact)}\n" for fact in facts(step))
     if step.changes:
         parts.append(_changes(step))
-    todo = next_steps(step.action, step.key, environment)
+    todo = next_steps(step, environment)
     if todo is not None:
         parts.append(_hints(*todo))
     parts.append("\n</details>\n\n")

@@ -70,7 +70,7 @@ def _entry(step: StepDocument, environment: str, *, color: bool) -> list[str]:
             old, new = change_sides(change, currency)
             path = path_words(change.path)
             lines.append(f"{_INDENT * 2}{inline(path)}: {inline(old)} -> {inline(new)}")
-    todo = next_steps(step.action, step.key, environment)
+    todo = next_steps(step, environment)
     if todo is not None:
         lines.extend(_block(*todo))
     return lines

@@ -32,6 +32,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("reconciler.cli.sandbox", "sandbox"),
     "doctor": ("reconciler.cli.doctor", "doctor"),
     "init": ("reconciler.cli.init", "init"),
+    "passes": ("reconciler.cli.passes", "passes"),
 }
 
 

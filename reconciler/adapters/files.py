@@ -48,7 +48,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     except OSError as error:
         raise StorageError.refused(path.parent, "create a file in the folder", error) from None
     try:
-        _write_all(fd, data, mode)
+        write_all(fd, data, mode)
         os.replace(tmp, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
@@ -81,7 +81,7 @@ def refuse_unless_regular(path: Path) -> None:
         )
 
 
-def _write_all(fd: int, data: bytes, mode: int) -> None:
+def write_all(fd: int, data: bytes, mode: int) -> None:
     """Write `data` to `fd`, set its exact `mode` (the umask does not apply), fsync, close."""
     try:
         os.fchmod(fd, mode)
@@ -183,7 +183,7 @@ def create_private_file(
             fd = child
         path, file_fd = _create_new(fd, folder, stem, suffix)
         try:
-            _write_all(file_fd, data, 0o600)
+            write_all(file_fd, data, 0o600)
         except OSError as error:
             raise StorageError.refused(path, "write", error) from None
     finally:

@@ -11,7 +11,6 @@ every problem of the file is reported at once, located, before any command does 
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic_core import ErrorDetails
 
-from reconciler.domain.contract.identifiers import ClientId, MerchantId
+from reconciler.domain.contract.identifiers import ClientId, MerchantId, is_loopback_host
 from reconciler.domain.problems import Problem, ProblemsFound, format_field_path
 from reconciler.errors import InvalidInput
 
@@ -326,9 +325,6 @@ def _credentials_problems(env: EnvironmentConfig) -> list[tuple[str, str]]:
     return found
 
 
-_LOOPBACK_NAMES: Final = frozenset({"localhost"})
-
-
 def _endpoint_problems(endpoint: str) -> list[tuple[str, str]]:
     problem = _endpoint_problem(endpoint)
     return [("endpoint", problem)] if problem is not None else []
@@ -353,21 +349,12 @@ def _endpoint_problem(endpoint: str) -> str | None:
         (bool(parts.query or parts.fragment), "must not carry a query or fragment"),
         (port == 0, "port 0 is not a port to connect to"),
         (
-            parts.scheme == "http" and not _is_loopback(host),
+            parts.scheme == "http" and not is_loopback_host(host),
             "http:// is allowed only for a loopback address (127.0.0.1, ::1, localhost); "
             "use https://",
         ),
     )
     return next((message for failed, message in checks if failed), None)
-
-
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _pydantic_problem(where: str, text: str, details: ErrorDetails) -> Problem:

@@ -16,7 +16,6 @@ Retry rules (the only automatic repeats; everything else goes back to the caller
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -76,12 +75,12 @@ from reconciler.adapters.alipayhk.transport import (
 from reconciler.domain.contract.codes import ResultStatus
 from reconciler.domain.contract.endpoints import CREATE_PASS_PATH, CREATE_TEMPLATE_PATH
 from reconciler.domain.contract.envelope import PassCreatedBody, ResultBody, TemplateCreatedBody
+from reconciler.domain.contract.identifiers import is_loopback_host
 from reconciler.errors import InvalidInput
 
 log = logging.getLogger("ipass." + __name__.rsplit(".", 1)[-1])
 
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
-_LOOPBACK_NAMES = frozenset({"localhost"})
 
 
 @dataclass(frozen=True)
@@ -132,21 +131,12 @@ def _check_base_url(base_url: str) -> None:
         raise InvalidInput(f"base_url {base_url!r} must be scheme://host[:port][/prefix] only")
     if parts.scheme == "https":
         return
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
         return  # the local sandbox and tests; nothing leaves the machine
     raise InvalidInput(
         f"base_url {base_url!r} must use https (plain http only for loopback)",
         hint="use https://open.alipay.hk or https://business.dl.alipaydev.com",
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _utc_now() -> datetime:

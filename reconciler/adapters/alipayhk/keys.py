@@ -42,6 +42,7 @@ from reconciler.adapters.alipayhk.signing import (
     RsaSha256Signer,
     Signer,
 )
+from reconciler.adapters.files import write_all
 from reconciler.errors import CredentialsError, InvalidInput
 
 MAX_KEY_BYTES = 64 * 1024
@@ -429,14 +430,7 @@ def _write_exclusive(path: Path, data: bytes, mode: int) -> None:
     except OSError as exc:
         raise InvalidInput.refused(path, "create", exc) from None
     try:
-        try:
-            os.fchmod(fd, mode)  # the umask may only have narrowed it; make it exact
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_all(fd, data, mode)  # the umask may only have narrowed the mode; make it exact
     except OSError as exc:  # disk full, quota, I/O error: leave no half-written key behind
         path.unlink(missing_ok=True)
         raise InvalidInput.refused(path, "write", exc) from None

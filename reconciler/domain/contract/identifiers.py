@@ -6,6 +6,7 @@ accepted in one place is never refused (or silently accepted) in another.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Final
 
@@ -79,3 +80,15 @@ def _client_id(value: str) -> str:
 TemplateCode = Annotated[str, StringConstraints(strict=True), AfterValidator(_template_code)]
 MerchantId = Annotated[str, StringConstraints(strict=True), AfterValidator(_merchant_id)]
 ClientId = Annotated[str, StringConstraints(strict=True), AfterValidator(_client_id)]
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """`localhost` or a loopback address: the only hosts plain http:// may reach."""
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

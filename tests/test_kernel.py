@@ -37,7 +37,6 @@ from reconciler.domain.plan import (
     Blocked,
     Create,
     Desired,
-    Destination,
     Move,
     NoOp,
     Plan,
@@ -48,9 +47,9 @@ from reconciler.domain.plan import (
     Retirement,
     Retry,
     Vanished,
-    compute_plan,
 )
 from reconciler.domain.plan import Unknown as UnknownStep
+from reconciler.domain.planner import Destination, compute_plan
 from reconciler.domain.state import State, StateEntry, TemplateRecord, new_state
 from reconciler.errors import ConflictError, InvalidInput, OutcomeUnknown, VendorRejected
 from reconciler.usecases.apply import ApplyPorts, ApplyRequest, TemplateSender, apply

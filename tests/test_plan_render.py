@@ -17,7 +17,6 @@ from reconciler.domain.plan import (
     Blocked,
     Create,
     Desired,
-    Destination,
     NoOp,
     Plan,
     PlanBinding,
@@ -29,9 +28,6 @@ from reconciler.domain.plan import (
     Retry,
     Unknown,
     Vanished,
-    catalog_hash,
-    compute_plan,
-    field_changes,
 )
 from reconciler.domain.plan_document import (
     PriceDocument,
@@ -42,6 +38,7 @@ from reconciler.domain.plan_document import (
 )
 from reconciler.domain.plan_render import plan_markdown, plan_text
 from reconciler.domain.plan_render.facts import money, price_words
+from reconciler.domain.planner import Destination, catalog_hash, compute_plan, field_changes
 from reconciler.domain.schemas import schema_text
 from reconciler.domain.state import State, StateEntry, TemplateRecord
 from reconciler.errors import ConflictError

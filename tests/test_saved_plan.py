@@ -38,8 +38,9 @@ from reconciler.domain.jsonsafe import (
     nesting_depth,
     strict_loads,
 )
-from reconciler.domain.plan import CHANGES, Desired, Destination, compute_plan
+from reconciler.domain.plan import CHANGES, Desired
 from reconciler.domain.plan_document import PlanDocument, plan_differences, plan_document
+from reconciler.domain.planner import Destination, compute_plan
 from reconciler.domain.state import State, new_state, parse_state
 from reconciler.errors import ConflictError
 from reconciler.usecases.saved_plan import MAX_PLAN_BYTES

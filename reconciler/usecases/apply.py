@@ -41,7 +41,6 @@ from reconciler.domain.plan import (
     Blocked,
     Create,
     Desired,
-    Destination,
     Move,
     NoOp,
     Plan,
@@ -52,10 +51,10 @@ from reconciler.domain.plan import (
     Retirement,
     Retry,
     Vanished,
-    compute_plan,
     step_source,
 )
 from reconciler.domain.plan import Unknown as UnknownStep
+from reconciler.domain.planner import Destination, compute_plan
 from reconciler.domain.state import State, StateEntry, TemplateRecord
 from reconciler.errors import (
     Interrupted,

@@ -8,14 +8,8 @@ from dataclasses import dataclass
 
 from reconciler.adapters.statefile import StateStore
 from reconciler.domain.config import Target
-from reconciler.domain.plan import (
-    Desired,
-    Destination,
-    Plan,
-    PlanOptions,
-    body_for,
-    compute_plan,
-)
+from reconciler.domain.plan import Desired, Plan, PlanOptions
+from reconciler.domain.planner import Destination, body_for, compute_plan
 from reconciler.domain.problems import ProblemsFound
 from reconciler.domain.selectors import Candidate, select
 from reconciler.domain.state import State

@@ -486,3 +486,37 @@ def test_sigint_finishes_in_flight_requests_and_exits_130(
     assert "pending" not in statuses
     assert 0 < statuses["created"] < 300
     assert statuses["created"] == len(rig.server.store.passes())
+
+
+def test_a_rejected_row_is_recorded_and_not_sent_again_unchanged(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = write_rows(project / "rows.csv", 3)
+    with rows.open("a", encoding="utf-8") as handle:
+        handle.write("M777777,2160229999999999,app\n")  # no such user at the sandbox
+    args = (
+        "-C",
+        str(project),
+        "passes",
+        "issue",
+        "coffee-welcome",
+        "--input",
+        "rows.csv",
+        "--auto-approve",
+    )
+    first = run_cli(capsys, *args)
+    assert first.code == 4, first.err
+    assert "3 created" in first.out
+    assert "rejected 1: USER_NOT_EXIST" in first.out
+    again = run_cli(capsys, *args)
+    assert again.code == 4
+    assert "nothing to send: 3 already issued, 1 rejected" in again.out
+    assert len(sandbox_passes(project)) == 3
+    out = project / "report.csv"
+    run_cli(capsys, "-C", str(project), "passes", "report", "coffee-welcome", "--out", str(out))
+    rejected = [
+        r
+        for r in csv.DictReader(out.read_text(encoding="utf-8").splitlines())
+        if r["outcome"] == "rejected"
+    ]
+    assert [(r["row"], r["vendorCode"]) for r in rejected] == [("5", "USER_NOT_EXIST")]

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 from reconciler.adapters.ledger import Intent, Ledger, Outcome
 from reconciler.adapters.rowfile import RowFile
 from reconciler.domain.campaign import Masker, RenderedPass
+from reconciler.domain.contract.codes import ResultCode
 from reconciler.errors import ExitCode, InvalidInput
 from reconciler.usecases.pass_rate import RateGate
 from reconciler.usecases.passes import (
@@ -228,12 +229,7 @@ class _Run:
         try:
             created = self.api.create_pass(rendered.body, biz_serial_id=serial)
         except Rejected as error:
-            if error.result_code == "PASS_HAS_EXIST":
-                return _Answer(Outcome(serial, "exists", result_code=error.result_code))
-            detail = error.result_message
-            return _Answer(
-                Outcome(serial, "rejected", result_code=error.result_code, detail=detail)
-            )
+            return _Answer(_rejected(serial, error.result_code, error.result_message))
         except NotSent as error:
             return _Answer(Outcome(serial, "not_sent", detail=error.detail))
         except RateLimited as error:
@@ -277,9 +273,38 @@ class _Run:
                 summary.rejected_codes[code] = summary.rejected_codes.get(code, 0) + 1
             case "not_sent":
                 summary.not_sent += 1
-                self.halt = True  # the network or the endpoint is down: stop starting more
+                if outcome.result_code:
+                    summary.rejected_codes[outcome.result_code] = 1
+                # The endpoint is unreachable, or refuses the campaign: stop starting more.
+                self.halt = True
             case _:
                 summary.unknown += 1
+
+
+def _rejected(serial: str, code: str, message: str) -> Outcome:
+    if code == "PASS_HAS_EXIST":
+        return Outcome(serial, "exists", result_code=code)
+    if _refuses_every_row(code):
+        # Nothing was created (status F), and every other row would be refused alike: kept as
+        # not sent, so the next run sends it again once the cause is fixed.
+        detail = f"refused for the whole campaign: {message}"
+        return Outcome(serial, "not_sent", result_code=code, detail=detail)
+    return Outcome(serial, "rejected", result_code=code, detail=message)
+
+
+_CAMPAIGN_WIDE: Final = frozenset(
+    {
+        ResultCode.PASS_TEMPLATE_HAS_NOT_EXIT,
+        ResultCode.PASS_TYPE_NOT_MATCH,
+        ResultCode.PASS_PRODUCT_TYPE_NOT_MATCH,
+    }
+)
+
+
+def _refuses_every_row(result_code: str) -> bool:
+    """A refusal about the caller or the template, not about this row."""
+    code = ResultCode.known(result_code)
+    return code is not None and (code.is_credential_refusal or code in _CAMPAIGN_WIDE)
 
 
 def _intent(rendered: RenderedPass) -> Intent:

@@ -325,6 +325,7 @@ def test_schema_export_writes_files(tmp_path: Path, capsys: pytest.CaptureFixtur
     written = sorted(p.name for p in (tmp_path / "schemas").iterdir())
     assert written == [
         "catalog-defaults.schema.json",
+        "catalog-passes.schema.json",
         "catalog-template.schema.json",
         "catalog-vars.schema.json",
         "plan.schema.json",

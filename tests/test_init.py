@@ -32,6 +32,7 @@ EXPECTED = {
     "catalog/vars.yaml",
     "ipass.toml",
     "schemas/catalog-defaults.schema.json",
+    "schemas/catalog-passes.schema.json",
     "schemas/catalog-template.schema.json",
     "schemas/catalog-vars.schema.json",
     "schemas/plan.schema.json",

@@ -12,7 +12,11 @@ _JINJA_STRING: Final = {"type": "string", "pattern": r"\{\{", "description": "a 
 _DATE_FORMS: Final = [
     {"type": "integer", "description": "epoch milliseconds"},
     {"type": "string", "format": "date-time", "description": "ISO-8601 with offset"},
-    {"type": "string", "format": "date", "description": "a date: midnight in Hong Kong"},
+    {
+        "type": "string",
+        "format": "date",
+        "description": "a date in Hong Kong: its start for startDate, its end for endDate",
+    },
 ]
 _DATE_FIELDS: Final = ("startDate", "endDate")
 
@@ -25,6 +29,9 @@ def _allow_jinja(node: object) -> object:
         return node
     updated = {key: _allow_jinja(value) for key, value in node.items()}
     if updated.get("type") in ("integer", "number", "boolean", "array"):
+        return {"anyOf": [updated, _JINJA_STRING]}
+    # Text with a shape (an https URL, an enum) may be built by Jinja too: `{{ cdn }}/x.png`.
+    if updated.get("type") == "string" and ("pattern" in updated or "enum" in updated):
         return {"anyOf": [updated, _JINJA_STRING]}
     return updated
 
@@ -127,6 +134,15 @@ def catalog_vars_schema() -> dict[str, object]:
     }
 
 
+def catalog_passes_schema() -> dict[str, object]:
+    from reconciler.domain.campaign import Campaign
+
+    schema: dict[str, object] = Campaign.model_json_schema()
+    schema["$schema"] = SCHEMA_DIALECT
+    schema["title"] = "ipass pass campaign (catalog/passes/*.yaml)"
+    return schema
+
+
 def plan_schema() -> dict[str, object]:
     # plan_document takes the dialect from here: import it only when the schema is wanted.
     from reconciler.domain.plan_document import plan_json_schema
@@ -147,6 +163,7 @@ SCHEMAS: Final = {
     "catalog-template.schema.json": catalog_template_schema,
     "catalog-defaults.schema.json": catalog_defaults_schema,
     "catalog-vars.schema.json": catalog_vars_schema,
+    "catalog-passes.schema.json": catalog_passes_schema,
     "plan.schema.json": plan_schema,
     "state.schema.json": state_schema,
 }

@@ -225,9 +225,10 @@ def _echo_summary(summary: IssueSummary) -> None:
 @env_option
 def status(campaign: str, environment: str | None) -> int:
     """Counts of the campaign's ledger (each shard's, when sharded)."""
-    from reconciler.usecases.passes import campaign_status, open_campaign
+    from reconciler.usecases.passes import campaign_place
+    from reconciler.usecases.passes_report import campaign_status
 
-    context = open_campaign(resolve_target(environment), campaign)
+    context = campaign_place(resolve_target(environment), campaign)
     total: dict[str, int] = {}
     for found in campaign_status(context):
         counts = " ".join(f"{k}={v}" for k, v in found.counts.items())
@@ -260,9 +261,10 @@ def report(
     include_user_ids: bool,
 ) -> int:
     """A CSV of every row sent: row, bizSerialId, outcome, passId, vendorCode."""
-    from reconciler.usecases.passes import open_campaign, write_report
+    from reconciler.usecases.passes import campaign_place
+    from reconciler.usecases.passes_report import write_report
 
-    context = open_campaign(resolve_target(environment), campaign)
+    context = campaign_place(resolve_target(environment), campaign)
     count = write_report(
         context, out, shard=_shard(shard), merge=merge, include_user_ids=include_user_ids
     )

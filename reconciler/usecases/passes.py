@@ -1,21 +1,17 @@
-"""Passes in bulk: load a campaign, check every input row against the ledger, status, reports.
+"""Passes in bulk: load a campaign, check every input row against the ledger.
 
-Issuing itself is `passes_issue.py`; both start from `open_campaign` and `scan_rows`.
+Issuing is `passes_issue.py`, status and reports `passes_report.py`.
 """
 
 from __future__ import annotations
 
-import csv
-import heapq
-import io
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from reconciler.adapters.ledger import Ledger, LedgerRow, ReportWriter, SerialSet, ledger_files
+from reconciler.adapters.ledger import Ledger, LedgerRow, ReportWriter, SerialSet
 from reconciler.adapters.rowfile import RowFile
 from reconciler.domain import catalog_files
 from reconciler.domain.campaign import (
@@ -27,7 +23,6 @@ from reconciler.domain.campaign import (
     RowProblem,
     TemplateRef,
     campaign_problems,
-    mask_id,
     row_secrets,
     shard_of,
 )
@@ -69,22 +64,34 @@ WHOLE: Final = Shard(0, 1)
 
 
 @dataclass(frozen=True)
-class CampaignContext:
-    """A campaign resolved for one environment: what rows are rendered with."""
+class CampaignPlace:
+    """Where a campaign's ledgers live in one environment (status and reports need no more)."""
 
     target: Target
     name: str
-    source: str
-    campaign: Campaign
-    template: TemplateRef
-    macros: dict[str, str]
-    variables: dict[str, PlainData]
 
     def folder(self) -> Path:
         return self.target.work_dir / "passes" / self.target.name
 
     def ledger_path(self, shard: Shard) -> Path:
         return self.folder() / f"{self.name}{shard.suffix}.sqlite3"
+
+
+def campaign_place(target: Target, name: str) -> CampaignPlace:
+    if not CAMPAIGN_NAME.match(name):
+        raise InvalidInput(f"{name!r} is not a campaign name: catalog/passes/NAME.yaml")
+    return CampaignPlace(target, name)
+
+
+@dataclass(frozen=True)
+class CampaignContext(CampaignPlace):
+    """A campaign resolved for one environment: what rows are rendered with."""
+
+    source: str
+    campaign: Campaign
+    template: TemplateRef
+    macros: dict[str, str]
+    variables: dict[str, PlainData]
 
     def renderer(self, anchor_ms: int) -> PassRenderer:
         return PassRenderer(
@@ -103,8 +110,7 @@ def campaigns_folder(target: Target) -> Path:
 
 def open_campaign(target: Target, name: str) -> CampaignContext:
     """The campaign file checked, and its template found created in this environment's state."""
-    if not CAMPAIGN_NAME.match(name):
-        raise InvalidInput(f"{name!r} is not a campaign name: catalog/passes/NAME.yaml")
+    campaign_place(target, name)
     root, catalog_dir = target.root, target.catalog_dir
     path = campaigns_folder(target) / f"{name}.yaml"
     shown = catalog_files.display(path, root)
@@ -322,93 +328,3 @@ def _flush_problems(
         if len(scan.shown) < SHOWN_PROBLEMS:
             scan.shown.append(line)
     problems.clear()
-
-
-# -- status and reports ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LedgerStatus:
-    path: Path
-    counts: dict[str, int]
-    anchor: str | None
-
-
-def campaign_status(context: CampaignContext) -> list[LedgerStatus]:
-    found = []
-    for path in ledger_files(context.folder(), context.name):
-        with Ledger.open(path, write=False) as ledger:
-            found.append(LedgerStatus(path, ledger.counts(), ledger.meta("anchor_ms")))
-    if not found:
-        raise InvalidInput(
-            f"no ledger for campaign {context.name!r} in {context.target.name}",
-            hint=f"issue passes first: `ipass passes issue {context.name} --input FILE`",
-        )
-    return found
-
-
-REPORT_COLUMNS: Final = ("row", "bizSerialId", "outcome", "passId", "vendorCode")
-
-
-@contextmanager
-def _ledgers(context: CampaignContext, shard: Shard, merge: bool) -> Iterator[list[Ledger]]:
-    paths = (
-        ledger_files(context.folder(), context.name)
-        if merge
-        else [p for p in [context.ledger_path(shard)] if p.exists()]
-    )
-    if not paths:
-        raise InvalidInput(f"no ledger for campaign {context.name!r} in {context.target.name}")
-    opened: list[Ledger] = []
-    try:
-        for path in paths:
-            opened.append(Ledger.open(path, write=False))
-        yield opened
-    finally:
-        for ledger in opened:
-            ledger.close()
-
-
-def write_report(
-    context: CampaignContext, out: Path, *, shard: Shard, merge: bool, include_user_ids: bool
-) -> int:
-    """One CSV line per ledger row (each input row sent), in row order; returns the count."""
-    masker = Masker(enabled=not include_user_ids)
-    columns = (*REPORT_COLUMNS, "userId") if include_user_ids else REPORT_COLUMNS
-    writer = ReportWriter(out)
-    count = 0
-    try:
-        with _ledgers(context, shard, merge) as ledgers:
-            # Each ledger reads in row order: merging them keeps memory flat.
-            rows = heapq.merge(
-                *(ledger.rows() for ledger in ledgers),
-                key=lambda r: (r.row_number, r.biz_serial_id),
-            )
-            writer.write(_csv_line(columns))
-            for row in rows:
-                serial = masker.text(row.biz_serial_id, (row.user_ref,))
-                cells = [
-                    str(row.row_number),
-                    serial,
-                    row.status,
-                    row.pass_id or "",
-                    row.result_code or "",
-                ]
-                if include_user_ids:
-                    cells.append(row.user_ref)
-                writer.write(_csv_line(cells))
-                count += 1
-    except BaseException:
-        writer.discard()
-        raise
-    writer.commit()
-    return count
-
-
-def _csv_line(cells: tuple[str, ...] | list[str]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(cells)
-    return buffer.getvalue()
-
-
-__all__ = ["WHOLE", "CampaignContext", "Scan", "Shard", "mask_id", "open_campaign", "scan_rows"]

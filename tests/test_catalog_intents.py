@@ -327,3 +327,73 @@ def test_a_vanished_key_says_how_to_retire_it_not_to_replace_it(
     assert code == 1
     assert "  Way out:       retire it: add `cinema: <reason>` to catalog/retired.yaml, or" in out
     assert "--replace cinema" not in out
+
+
+def test_validate_refuses_a_key_both_retired_and_present(
+    rig: Rehearsal, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (rig.root / "catalog/retired.yaml").write_text("cinema: the film left cinemas\n")
+    code, out, _ = ipass(capsys, rig, "validate")
+    assert code == 1
+    assert out.splitlines()[0] == (
+        "catalog/retired.yaml:1:1: cinema: declared retired, but "
+        "catalog/templates/tickets/cinema.yaml still defines it; a retired key is never used "
+        "again: remove one of the two"
+    )
+
+
+def test_the_reason_of_a_retirement_is_in_the_history(
+    rig: Rehearsal, capsys: pytest.CaptureFixture[str]
+) -> None:
+    apply_all(capsys, rig)
+    (rig.root / CINEMA).unlink()
+    (rig.root / "catalog/retired.yaml").write_text("cinema: the film left cinemas\n")
+    assert "1 retired" in apply_all(capsys, rig)
+    code, out, _ = ipass(capsys, rig, "state", "history", "cinema")
+    assert code == 0
+    assert "(the film left cinemas)" in out.splitlines()[0]
+
+
+def test_creating_a_forgotten_key_again_warns_that_its_template_is_live(
+    rig: Rehearsal, capsys: pytest.CaptureFixture[str]
+) -> None:
+    apply_all(capsys, rig)
+    code = rig.state()["entries"]["cinema"]["current"]["template_code"]
+    forgot = ipass(capsys, rig, "state", "forget", "cinema", "--reason", "test")
+    assert forgot[0] == 0
+    _, out, _ = ipass(capsys, rig, "plan")
+    assert (
+        f"Warning: 'cinema' was forgotten while its template {code} is still live at AlipayHK"
+        in out
+    )
+    assert f"`ipass state import cinema --template-code {code}` instead" in out
+
+
+def test_an_adopted_code_already_recorded_for_another_key_is_refused(
+    rig: Rehearsal, capsys: pytest.CaptureFixture[str]
+) -> None:
+    apply_all(capsys, rig)
+    code = rig.state()["entries"]["cinema"]["current"]["template_code"]
+    twin = (rig.root / CINEMA).read_text(encoding="utf-8")
+    (rig.root / "catalog/templates/tickets/twin.yaml").write_text(
+        twin.replace("type: TICKET", f'adopt: "{code}"\ntype: TICKET'), encoding="utf-8"
+    )
+    result, _, err = ipass(capsys, rig, "plan")
+    assert result == 1
+    assert f"adopt: {code} is already recorded for 'cinema'" in err
+
+
+def test_a_move_that_also_publishes_counts_both_and_the_summary_names_moves(
+    rig: Rehearsal, capsys: pytest.CaptureFixture[str]
+) -> None:
+    apply_all(capsys, rig)
+    old = rig.root / CINEMA
+    text = old.read_text(encoding="utf-8").replace(
+        "type: TICKET", "revision: 2\nmoved_from: cinema\ntype: TICKET"
+    )
+    old.with_name("cinema-xmas.yaml").write_text(text, encoding="utf-8")
+    old.unlink()
+    out = apply_all(capsys, rig)
+    assert "[1/2] cinema-xmas: moved from cinema" in out
+    assert "[2/2] cinema-xmas: created" in out
+    assert "done: 1 created, 0 retired, 1 moved;" in out

@@ -163,8 +163,9 @@ def test_blocked_entry_hints_name_the_environment(
     assert refused.code == 1
     assert refused.err.splitlines() == [
         "error: the plan has 1 blocked entry (cinema): nothing was applied",
-        "hint: `ipass plan --env staging` says why for each; an edit of a published entry "
-        "is published by raising `revision:` in its file (reviewed in the pull request); "
+        "hint: `ipass plan --env staging` says why for each and how to unblock it (a key "
+        "removed from the catalog is retired in catalog/retired.yaml); an edit of a published "
+        "entry is published by raising `revision:` in its file (reviewed in the pull request); "
         "in an emergency "
         '`ipass apply --replace KEY --reason "..." --env staging`; or leave them out with '
         "--exclude",

@@ -54,10 +54,13 @@ def doctor(environment: str | None, online: bool) -> int:
             click.echo(printable(f"{'':<{_WIDTH}}hint: {finding.hint}"))
     problems = _count(len(report.problems), "problem")
     warnings = _count(len(report.warnings), "warning")
+    again = "ipass doctor" + (f" --env {environment}" if environment else "")
+    again += " --online" if online else ""
     if report.problems:
-        click.echo(f"{problems}, {warnings}: fix each problem, then run `ipass doctor` again")
+        click.echo(printable(f"{problems}, {warnings}: fix each problem, then run `{again}` again"))
     else:
-        click.echo(f"no problems, {warnings}: ready for `ipass apply`")
+        apply = "ipass apply" + (f" --env {environment}" if environment else "")
+        click.echo(printable(f"no problems, {warnings}: ready for `{apply}`"))
     return int(report.exit_code)
 
 

@@ -79,7 +79,7 @@ def cli(ctx: click.Context, project_dir: Path, debug: bool) -> None:
       1  invalid input or usage
       2  plan has changes (only with --detailed-exitcode)
       3  state, plan or lock conflict
-      4  AlipayHK rejected a request
+      4  AlipayHK rejected a request (or it was never sent)
       5  outcome unknown: reconcile before retrying
       6  credentials or key problem
       70  a bug in ipass (details in .ipass/crash/)

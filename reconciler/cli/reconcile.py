@@ -241,7 +241,8 @@ def apply(
     if plan_file is not None:
         if targets or excludes or replace or retry_unknown:
             raise InvalidInput(
-                "a saved plan carries its own options; drop --target/--exclude/--replace"
+                "a saved plan carries its own options; drop --select/--exclude/--replace "
+                "(and --retry-unknown)"
             )
         saved = read_saved_plan(plan_file)
         environment = saved_environment(saved, environment)
@@ -276,7 +277,9 @@ def apply(
         click.echo(f"no changes: {report.plan.binding.environment} is up to date with the catalog")
         return int(ExitCode.OK)
     click.echo(
-        f"done: {len(report.created)} created, {len(report.retired)} retired; "
-        f"state recorded in {report.state_file}"
+        f"done: {len(report.created)} created, {len(report.retired)} retired"
+        + (f", {len(report.moved)} moved" if report.moved else "")
+        + (f", {len(report.adopted)} adopted" if report.adopted else "")
+        + f"; state recorded in {report.state_file}"
     )
     return int(ExitCode.OK)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.cli.catalog import env_option
-from reconciler.cli.reconcile import reason_option
 from reconciler.cli.resolve import resolve_target
 from reconciler.errors import ExitCode
 
@@ -17,9 +16,20 @@ if TYPE_CHECKING:
     from reconciler.usecases.state import Actor
 
 
+reason_option = click.option(
+    "--reason",
+    metavar="TEXT",
+    help="Why (a ticket, an incident): recorded with your name in the key's history. "
+    "Required outside the embedded sandbox.",
+)
+
+
 @click.group()
 def state() -> None:
-    """Inspect and explicitly change the recorded state (state/<env>.json).
+    """Inspect and explicitly change the recorded state.
+
+    The state is state/<env>.json (committed to git); the embedded sandbox keeps
+    its own under .ipass/sandbox/state/ (git-ignored).
 
     Every change is recorded with who made it (IPASS_OPERATOR, else GITHUB_ACTOR in
     GitHub Actions, else git's user.email, else user@host), when and why:

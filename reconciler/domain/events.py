@@ -70,6 +70,7 @@ class Unknown(_Event):
 
 class Retired(_Event):
     op: Literal["retired"] = "retired"
+    detail: str | None = None  # why (the catalog's declaration)
 
 
 class Resolved(_Event):
@@ -231,7 +232,9 @@ def note(event: StateEvent) -> EventNote:
             extra = {"detail": f"lock {event.lock_id}"}
         case Moved():
             extra = {"detail": f"renamed from {event.old_key}"}
-        case Retired() | Forgotten():
+        case Retired():
+            extra = {"detail": event.detail}
+        case Forgotten():
             extra = {}
         case _:
             assert_never(event)

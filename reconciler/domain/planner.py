@@ -88,7 +88,8 @@ def compute_plan(
         serial=state.serial,
         catalog_hash=catalog_hash(desired),
     )
-    return Plan(binding, options, steps, counts, _rename_warnings(steps), selection.outside)
+    warnings = (*_rename_warnings(steps), *_forgotten_warnings(steps, state))
+    return Plan(binding, options, steps, counts, warnings, selection.outside)
 
 
 def _candidates(desired: Mapping[str, Desired], state: State, moved: set[str]) -> list[Candidate]:
@@ -177,6 +178,24 @@ def _rename_warnings(steps: tuple[PlanStep, ...]) -> tuple[str, ...]:
     )
 
 
+def _forgotten_warnings(steps: tuple[PlanStep, ...], state: State) -> tuple[str, ...]:
+    """A create for a key whose template was forgotten: that template is still live."""
+    found = []
+    for step in steps:
+        entry = state.entries.get(step.key)
+        if not isinstance(step, Create) or entry is None:
+            continue
+        codes = [r.template_code for r in entry.history if r.history_reason == "forgotten"]
+        live = [code for code in codes if code]
+        if live:
+            found.append(
+                f"{step.key!r} was forgotten while its template {live[-1]} is still live at "
+                "AlipayHK: this create publishes a second one; to track the first again, "
+                f"`ipass state import {step.key} --template-code {live[-1]}` instead"
+            )
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class _Rules:
     """The rules that give one key its step."""
@@ -212,6 +231,7 @@ class _Rules:
         if old is not None:
             return self._move(old, wanted)
         if wanted.adopt is not None:
+            self._check_adopt_is_free(key, wanted)
             return Adopt(
                 key=key,
                 reason="already at AlipayHK: recorded with the catalog's content (unverified: "
@@ -227,6 +247,16 @@ class _Rules:
             send=_body(wanted, generation),
             generation=generation,
         )
+
+    def _check_adopt_is_free(self, key: str, wanted: Desired) -> None:
+        for other, entry in self.state.entries.items():
+            record = entry.current
+            if other != key and record is not None and record.template_code == wanted.adopt:
+                raise InvalidInput(
+                    f"{wanted.source}: adopt: {wanted.adopt} is already recorded for {other!r}",
+                    hint="one template belongs to one key: fix the code, or move the entry "
+                    f"with `moved_from: {other}`",
+                )
 
     def _move(self, old: str, wanted: Desired) -> PlanStep:
         recorded = self.state.current(old)

@@ -222,7 +222,8 @@ def refuse_blocked(plan: Plan, env_args: str = "") -> None:
         raise InvalidInput(
             f"the plan has {len(blocked)} blocked entr{'y' if len(blocked) == 1 else 'ies'} "
             f"({keys}): nothing was applied",
-            hint=f"`ipass plan{env_args}` says why for each; an edit of a published entry "
+            hint=f"`ipass plan{env_args}` says why for each and how to unblock it (a key removed "
+            "from the catalog is retired in catalog/retired.yaml); an edit of a published entry "
             "is published by raising `revision:` in its file (reviewed in the pull request); "
             "in an emergency "
             f'`ipass apply --replace KEY --reason "..."{env_args}`; or leave them out with '
@@ -280,7 +281,9 @@ class _Engine:
 
     def run(self, plan: Plan, client: TemplateSender) -> None:
         changes = [step for step in plan.steps if step.action in _CHANGING]
-        self.progress.begin(plan, len(changes))
+        # A move whose revision was raised is two things done: the move, then a create.
+        publishing_moves = sum(1 for s in changes if isinstance(s, Move) and s.send is not None)
+        self.progress.begin(plan, len(changes) + publishing_moves)
         sends: list[Create | Replace | Retry] = []
         try:
             for step in changes:
@@ -379,7 +382,7 @@ class _Engine:
         """Record what needs no request now; queue what does."""
         match step:
             case Retire():  # local bookkeeping: no request involved
-                self._record(Retired(**self._base(step.key)), durable=True)
+                self._record(Retired(**self._base(step.key), detail=step.reason), durable=True)
                 self.report.retired.append(step.key)
                 self._done(step, "retired")
             case Move():  # the state entry is renamed; a raised revision also sends

@@ -96,6 +96,7 @@ def load_catalog(
         for retirement in result.retired:
             retirements.setdefault(retirement.key, retirement)
     problems += loaded.problems
+    problems += _retired_and_present(retirements, loaded.entries)
     spent = cat.budget_problem(results, budget)
     if spent is not None:
         problems.append(spent)
@@ -140,6 +141,28 @@ def selected(
     files = {entry.file for entry in entries} | path_hits
     problems = tuple(problem for problem in result.problems if problem.file in files)
     return replace(result, entries=entries, problems=problems)
+
+
+def _retired_and_present(
+    retirements: Mapping[str, Retirement], entries: Sequence[cat.CatalogEntry]
+) -> list[Problem]:
+    """A key is either in the catalog or declared retired, never both."""
+    found = []
+    for entry in entries:
+        declared = retirements.get(entry.key)
+        if declared is not None:
+            file, _, line = declared.source.rpartition(":")
+            found.append(
+                Problem(
+                    file,
+                    int(line) if line.isdigit() else 1,
+                    1,
+                    entry.key,
+                    f"declared retired, but {entry.file} still defines it; a retired key is "
+                    "never used again: remove one of the two",
+                )
+            )
+    return found
 
 
 def _text(value: object) -> str | None:

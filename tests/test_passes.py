@@ -520,3 +520,46 @@ def test_a_rejected_row_is_recorded_and_not_sent_again_unchanged(
         if r["outcome"] == "rejected"
     ]
     assert [(r["row"], r["vendorCode"]) for r in rejected] == [("5", "USER_NOT_EXIST")]
+
+
+def test_a_row_renders_to_the_exact_body_and_the_anchor_fixes_relative_dates() -> None:
+    from reconciler.domain.campaign import Campaign, PassRenderer, TemplateRef
+    from reconciler.domain.templating import Renderer
+
+    campaign = Campaign.model_validate(
+        {
+            "template": "coffee-voucher",
+            "vars": {"prefix": "w"},
+            "userId": "{{ row.user }}",
+            "bizSerialId": "{{ prefix }}-{{ row.id }}",
+            "endDate": "+30d",
+            "codeInfo": {"$codevalue$": "{{ row.id }}", "$codemsg$": ""},
+        }
+    )
+    template = TemplateRef("coffee-voucher", "2" * 32, "COUPON", "GIFT_CARD")
+    anchor = 1_800_000_000_000
+
+    def renderer() -> PassRenderer:
+        return PassRenderer(
+            campaign,
+            template,
+            merchant_id="2160120000000001",
+            renderer=Renderer(),
+            variables={},
+            anchor_ms=anchor,
+        )
+
+    first = renderer().render(2, {"user": "2160220000000001", "id": "7"})
+    again = renderer().render(2, {"user": "2160220000000001", "id": "7"})
+    assert not isinstance(first, list)
+    assert not isinstance(again, list)
+    assert first.body_sha256 == again.body_sha256
+    body = json.loads(first.body)
+    assert body["bizSerialId"] == "w-7"
+    assert body["startDate"] == anchor
+    assert body["endDate"] == anchor + 30 * 86_400_000
+    assert body["bizSerialType"] == "OUT_PLAT_FORM"
+    assert body["templateCode"] == "2" * 32
+    bad = renderer().render(3, {"id": "8"})
+    assert isinstance(bad, list)
+    assert [p.field for p in bad] == ["userId"]

@@ -563,3 +563,29 @@ def test_a_row_renders_to_the_exact_body_and_the_anchor_fixes_relative_dates() -
     bad = renderer().render(3, {"id": "8"})
     assert isinstance(bad, list)
     assert [p.field for p in bad] == ["userId"]
+
+
+def test_rate_caps_requests_per_second_across_workers(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_rows(project / "rows.csv", 30)
+    started = time.monotonic()
+    run = run_cli(
+        capsys,
+        "-C",
+        str(project),
+        "passes",
+        "issue",
+        "coffee-welcome",
+        "--input",
+        "rows.csv",
+        "--auto-approve",
+        "--workers",
+        "8",
+        "--rate",
+        "20",
+    )
+    elapsed = time.monotonic() - started
+    assert run.code == 0, run.err
+    assert elapsed >= 29 / 20
+    assert len(sandbox_passes(project)) == 30

@@ -40,7 +40,8 @@ def write_rows(path: Path, count: int, *, start: int = 0) -> Path:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["member_no", "user_id", "channel"])
         for i in range(start, start + count):
-            writer.writerow([f"M{100000 + i}", f"2160220000000{i:03d}", "app"])
+            # The sandbox seeds 1,000 users: larger files give each several passes.
+            writer.writerow([f"M{100000 + i}", f"2160220000000{i % 1000:03d}", "app"])
     return path
 
 
@@ -589,3 +590,26 @@ def test_rate_caps_requests_per_second_across_workers(
     assert run.code == 0, run.err
     assert elapsed >= 29 / 20
     assert len(sandbox_passes(project)) == 30
+
+
+def test_an_input_changed_during_the_run_stops_it_and_records_what_was_sent(
+    rig: Rehearsal, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_rows(rig.root / "rows.csv", 1000)
+    args = ("passes", "issue", "coffee-welcome", "--input", "rows.csv", "--auto-approve")
+    with start_ipass(rig.root, *args) as child:
+        ledger = rig.root / ".ipass/passes/rehearsal/coffee-welcome.sqlite3"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (
+            ledger.exists() and sum(ledger_statuses(ledger).values()) > 0
+        ):
+            time.sleep(0.05)
+        text = path.read_text(encoding="utf-8")
+        text = text.replace("M100990,2160220000000990,", "M100990,,")  # now without a user
+        path.write_text(text, encoding="utf-8")  # in place: the run's open file sees it
+        code = child.wait(timeout=60)
+    assert code == 1, child.err
+    assert "changed while passes were being issued" in child.err
+    statuses = ledger_statuses(ledger)
+    assert "pending" not in statuses
+    assert statuses["created"] == len(rig.server.store.passes())

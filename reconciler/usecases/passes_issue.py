@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from reconciler.adapters.ledger import Intent, Ledger, Outcome
 from reconciler.adapters.rowfile import RowFile
-from reconciler.domain.campaign import Masker, RenderedPass
+from reconciler.domain.campaign import RenderedPass
 from reconciler.domain.contract.codes import ResultCode
 from reconciler.errors import ExitCode, InvalidInput
 from reconciler.usecases.pass_rate import RateGate
@@ -115,6 +115,9 @@ def issue_passes(
         summary = IssueSummary(scan, path, to_send=scan.to_send)
         if scan.problems or not scan.to_send or not confirm(scan):
             return summary
+        if should_stop():  # interrupted while the rows were being checked: nothing sent
+            summary.interrupted = True
+            return summary
         if client is None:
             from reconciler.usecases.connect import open_client
 
@@ -177,10 +180,17 @@ class _Run:
         self.workers = request.workers
         self.window = request.workers * 2
         self.again: deque[tuple[RenderedPass, int]] = deque()
-        self.masker = Masker()
         self.halt = False
+        self.failure: InvalidInput | None = None
 
     def send(self, rows: Iterator[RenderedPass]) -> None:
+        """Send every row; an error reading the rows stops new sends, and is raised once the
+        requests in flight are recorded."""
+        self._send(rows)
+        if self.failure is not None:
+            raise self.failure
+
+    def _send(self, rows: Iterator[RenderedPass]) -> None:
         in_flight: dict[Future[_Answer], tuple[RenderedPass, int]] = {}
         with ThreadPoolExecutor(self.workers, thread_name_prefix="ipass-pass") as pool:
             exhausted = False
@@ -210,10 +220,13 @@ class _Run:
         batch: list[tuple[RenderedPass, int]] = []
         while self.again and len(batch) < room:
             batch.append(self.again.popleft())
-        for rendered in rows:
-            batch.append((rendered, 0))
-            if len(batch) >= room:
-                return batch, False
+        try:
+            for rendered in rows:
+                batch.append((rendered, 0))
+                if len(batch) >= room:
+                    return batch, False
+        except InvalidInput as error:  # the input changed since it was checked
+            self.failure, self.halt = error, True
         return batch, True
 
     def _send_one(self, rendered: RenderedPass) -> _Answer:

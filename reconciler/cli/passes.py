@@ -141,7 +141,13 @@ def _graceful_stop() -> Iterator[list[bool]]:
 @input_option
 @env_option
 @shard_option
-@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Requests in flight at once (each journaled before it is sent).",
+)
 @click.option(
     "--rate",
     type=click.FloatRange(min=0.1),

@@ -48,7 +48,11 @@ def _ledgers(context: CampaignPlace, shard: Shard, merge: bool) -> Iterator[list
         else [p for p in [context.ledger_path(shard)] if p.exists()]
     )
     if not paths:
-        raise InvalidInput(f"no ledger for campaign {context.name!r} in {context.target.name}")
+        which = "" if merge else f" ({context.ledger_path(shard).name})"
+        raise InvalidInput(
+            f"no ledger for campaign {context.name!r} in {context.target.name}{which}",
+            hint="--merge combines every shard's ledger; --shard I/N reads one",
+        )
     opened: list[Ledger] = []
     try:
         for path in paths:

@@ -529,3 +529,10 @@ def test_loose_key_permissions_are_refused_in_ci(
     assert run.code == ExitCode.CREDENTIALS
     assert "refused because CI=true" in run.err
     assert "warning:" not in run.err
+
+
+def test_a_mistyped_command_gets_a_guess(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main.main(["aply"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "Error: No such command 'aply'. Did you mean 'apply'?"
+    )

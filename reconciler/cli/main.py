@@ -42,6 +42,21 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """An unknown command says which one was probably meant."""
+        name = args[0] if args else ""
+        if args and name not in _COMMANDS and not name.startswith("-"):
+            import difflib
+
+            guesses = difflib.get_close_matches(name, sorted(_COMMANDS), n=1)
+            if guesses:
+                raise click.UsageError(
+                    f"No such command {name!r}. Did you mean {guesses[0]!r}?", ctx=ctx
+                )
+        return super().resolve_command(ctx, args)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = _COMMANDS.get(cmd_name)
         if target is None:

@@ -46,7 +46,7 @@ class Git:
                 env=env,
             )
         except FileNotFoundError:
-            raise GitError("git is not installed (needed to record the state in git)") from None
+            raise GitError("git is not installed (or not on PATH)") from None
         except subprocess.TimeoutExpired:
             raise GitError(f"`git {args[0]}` did not finish in {GIT_TIMEOUT:.0f} s") from None
         if check and done.returncode != 0:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
+
+from reconciler.adapters.git import Git, GitError
 
 OPERATOR_MAX: Final = 128
 
@@ -35,15 +36,8 @@ def current_operator(project_root: Path, environ: Mapping[str, str] | None = Non
 
 def _git_email(root: Path) -> str:
     try:
-        done = subprocess.run(
-            ["git", "config", "user.email"],  # noqa: S607 - git found on PATH, like a user's shell
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
+        done = Git(root).run("config", "user.email", check=False)
+    except GitError:  # no git, or it hung: the next fallback names the operator
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
 

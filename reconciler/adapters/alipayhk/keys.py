@@ -20,7 +20,6 @@ import binascii
 import logging
 import os
 import stat
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from reconciler.adapters.alipayhk.signing import (
     Signer,
 )
 from reconciler.adapters.files import write_all
+from reconciler.adapters.git import Git, GitError
 from reconciler.errors import CredentialsError, InvalidInput
 
 MAX_KEY_BYTES = 64 * 1024
@@ -51,7 +51,6 @@ PUBLIC_KEY_FILE = "merchant_public_key.pem"
 GITIGNORE_FILE = ".gitignore"
 IGNORE_ALL = b"# Written by `ipass keys generate`: private keys live here; git ignores it all.\n*\n"
 WORK_FOLDER = ".ipass"
-GIT_TIMEOUT = 30.0
 _KEY_HINT = (
     "the key itself is never printed; check the file or variable named above, and see "
     "`ipass keys generate --help`"
@@ -385,19 +384,10 @@ def _refuse_unless_git_ignores(folder: Path, name: str) -> None:
     """Inside a git work tree, git must ignore `folder/name`: `git add .` must never take it."""
     if not any((p / ".git").exists() for p in (folder.resolve(), *folder.resolve().parents)):
         return
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     try:
-        done = subprocess.run(
-            # git found on PATH, as the user's shell finds it; an argument list, never a shell
-            ["git", "-C", str(folder), "check-ignore", "-q", "--", name],  # noqa: S607
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT,
-            check=False,
-            env=env,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        why = "git is not installed" if isinstance(exc, FileNotFoundError) else str(exc)
+        done = Git(folder).run("check-ignore", "-q", "--", name, check=False)
+    except GitError as exc:
+        why = exc.message
         raise InvalidInput(
             f"{folder} is inside a git work tree and ipass cannot ask git whether it ignores "
             f"the private key ({why}); nothing was written",

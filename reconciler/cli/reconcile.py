@@ -233,7 +233,7 @@ def apply(
     from reconciler.domain.plan_render import plan_text
     from reconciler.usecases.apply import ApplyRequest
     from reconciler.usecases.apply import apply as run_apply
-    from reconciler.usecases.ports import apply_ports
+    from reconciler.usecases.ports import GitRemote, apply_ports
     from reconciler.usecases.saved_plan import read_saved_plan, saved_environment
     from reconciler.usecases.state import require_reason
 
@@ -261,14 +261,8 @@ def apply(
     request = ApplyRequest(
         PlanOptions(targets, excludes, replace, retry_unknown), saved, parallelism, reason
     )
-    operator = current_operator(target.root)
-    publisher = None
-    if git_push:
-        from reconciler.usecases.push import GitPublisher, state_recorder
-
-        recorder = state_recorder(target, author=operator, remote=git_remote, branch=git_branch)
-        publisher = GitPublisher(recorder)
-    ports = apply_ports(target, operator, publisher=publisher)
+    git = GitRemote(git_remote, git_branch) if git_push else None
+    ports = apply_ports(target, current_operator(target.root), git=git)
     with _graceful_stop(ports.abandon, target.env_args) as stop:
         report = run_apply(
             request, ports, confirm=confirm, progress=_Progress(), should_stop=lambda: stop[0]

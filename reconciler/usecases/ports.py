@@ -36,8 +36,23 @@ def lock_for(target: Target, operation: str) -> EnvironmentLock:
     return EnvironmentLock(target.locks_dir, target.name, operation, root=target.root)
 
 
-def apply_ports(target: Target, operator: str, *, publisher: Publisher | None = None) -> ApplyPorts:
-    """Apply against the environment's real state file, lock and AlipayHK endpoint."""
+@dataclass(frozen=True)
+class GitRemote:
+    """Where `apply --git-push` records the state: a remote and a branch (None: the current)."""
+
+    remote: str = "origin"
+    branch: str | None = None
+
+
+def apply_ports(target: Target, operator: str, *, git: GitRemote | None = None) -> ApplyPorts:
+    """Apply against the environment's real state file, lock and AlipayHK endpoint; with `git`,
+    the intent and the outcomes are also pushed to that remote."""
+    publisher: Publisher | None = None
+    if git is not None:
+        from reconciler.usecases.push import GitPublisher, state_recorder
+
+        recorder = state_recorder(target, author=operator, remote=git.remote, branch=git.branch)
+        publisher = GitPublisher(recorder)
 
     @contextmanager
     def connect(workers: int) -> Iterator[TemplateSender]:

@@ -193,8 +193,6 @@ class Vanished:
 
 
 PlanStep = Create | NoOp | Blocked | Replace | Retire | Unknown | Retry | Move | Adopt | Vanished
-# Steps that send a createTemplate request.
-Sending = Create | Replace | Retry
 
 
 def step_source(step: PlanStep) -> str | None:

@@ -70,7 +70,6 @@ def compute_plan(
 ) -> Plan:
     """One step per key in scope, sorted by key."""
     declared = retirements or {}
-    _check_declarations(desired, declared)
     moves = _moves(desired, state)
     selection = select(_candidates(desired, state, set(moves)), options.targets, options.excludes)
     _check_replace(options, desired)
@@ -129,16 +128,6 @@ def _check_replace(options: PlanOptions, desired: Mapping[str, Desired]) -> None
             guesses = difflib.get_close_matches(key, sorted(desired), n=1)
             hint = f"did you mean {guesses[0]!r}?" if guesses else "`ipass validate` lists the keys"
             raise InvalidInput(f"--replace {key!r}: no such catalog entry", hint=hint)
-
-
-def _check_declarations(desired: Mapping[str, Desired], declared: Mapping[str, Retirement]) -> None:
-    both = sorted(set(desired) & set(declared))
-    if both:
-        where = declared[both[0]].source
-        raise InvalidInput(
-            f"{where}: {both[0]!r} is declared retired and is also in the catalog",
-            hint="a retired key is never used again: remove one of the two",
-        )
 
 
 def _moves(desired: Mapping[str, Desired], state: State) -> dict[str, str]:

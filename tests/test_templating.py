@@ -733,3 +733,29 @@ def test_printed_python_objects_are_refused(source: str) -> None:
 
 def test_text_that_merely_mentions_an_address_is_kept() -> None:
     assert Renderer().render("{{ 'ok' }} at 0x1F>", {}) == "ok at 0x1F>"
+
+
+def test_a_deadline_that_falls_inside_a_gc_callback_is_not_lost() -> None:
+    """An exception raised in a garbage-collector callback is swallowed by Python; the deadline
+    waits for the callback to end instead, so it still stops the render."""
+    import gc
+
+    calls: list[int] = []
+
+    def slow_callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            calls.append(1)
+            until = time.monotonic() + 0.05  # long enough for the alarm to land in here
+            while time.monotonic() < until:
+                pass
+
+    gc.callbacks.append(slow_callback)
+    threshold = gc.get_threshold()
+    gc.set_threshold(50)  # collect often, so the alarm is likely to fall in a callback
+    try:
+        found = problem_of(Renderer(limits=RenderLimits(deadline_seconds=0.05)), SILENT_LOOP)
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(slow_callback)
+    assert calls  # the collector did run its callback during the render
+    assert found.message.startswith("rendering took longer than the limit deadline_seconds=0.05")

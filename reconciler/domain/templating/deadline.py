@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import time
@@ -53,7 +54,29 @@ class Alarm:
             signal.setitimer(signal.ITIMER_REAL, max(left, 1e-6), interval)
 
     def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        if self.rendering and _in_gc_callback(frame):
+            # An exception raised inside a garbage-collector callback is swallowed ("ignored
+            # in"), which would lose the deadline: fire again as soon as the callback is done.
+            signal.setitimer(signal.ITIMER_REAL, _RETRY_SECONDS)
+            return
         self.expired = True
         if self.rendering:
             self.rendering = False  # one shot: the cleanup after a render is never interrupted
             raise DeadlineExceeded
+
+
+_RETRY_SECONDS = 0.001
+_CALLBACK_DEPTH = 16
+
+
+def _in_gc_callback(frame: FrameType | None) -> bool:
+    """Whether `frame` runs inside a `gc.callbacks` function (a collection can start anywhere)."""
+    callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
+    callbacks.discard(None)
+    for _ in range(_CALLBACK_DEPTH):
+        if frame is None or not callbacks:
+            return False
+        if frame.f_code in callbacks:
+            return True
+        frame = frame.f_back
+    return False

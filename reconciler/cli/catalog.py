@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli.context import options
-from reconciler.cli.resolve import resolve_target
+from reconciler.cli.resolve import catalog_workers, resolve_target
 from reconciler.errors import ExitCode
 
 env_option = click.option(
@@ -53,7 +53,7 @@ def validate(environment: str | None, targets: tuple[str, ...], excludes: tuple[
     from reconciler.usecases.catalog import load_catalog, published_keys, selected
 
     target = resolve_target(environment)
-    result = load_catalog(target, published=published_keys(target))
+    result = load_catalog(target, published=published_keys(target), workers=catalog_workers())
     if targets or excludes:
         result = selected(result, targets, excludes)
     for problem in result.problems:
@@ -92,7 +92,8 @@ def render(
     from reconciler.usecases.catalog import bodies_json
     from reconciler.usecases.plan import render_bodies
 
-    bodies = render_bodies(resolve_target(environment), keys, targets, excludes)
+    target = resolve_target(environment)
+    bodies = render_bodies(target, keys, targets, excludes, workers=catalog_workers())
     # Hidden characters inside strings are printed as \u escapes: the same JSON data, but a
     # terminal or CI log shows them instead of acting on them.
     click.echo(json_text(bodies_json(bodies, pretty=pretty)))

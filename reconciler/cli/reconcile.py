@@ -15,7 +15,7 @@ from typing import NoReturn
 import click
 
 from reconciler.cli.catalog import env_option, exclude_option, target_option
-from reconciler.cli.resolve import resolve_target
+from reconciler.cli.resolve import catalog_workers, resolve_target
 from reconciler.domain.plan import Action, Plan, PlanOptions, PlanStep
 from reconciler.domain.text import json_text, printable
 from reconciler.errors import ExitCode, InvalidInput
@@ -86,7 +86,7 @@ def plan(
     from reconciler.usecases.saved_plan import save_plan
 
     wanted = PlanOptions(targets, excludes, replace, retry_unknown)
-    result = make_plan(resolve_target(environment), wanted)
+    result = make_plan(resolve_target(environment), wanted, workers=catalog_workers())
     if out is not None:
         save_plan(result, out)
     if fmt == "json":

@@ -51,11 +51,13 @@ def state_store(target: Target) -> StateStore:
     return StateStore(target.state_file, target.name)
 
 
-def load_desired(target: Target, state: State) -> tuple[CatalogResult, dict[str, Desired]]:
+def load_desired(
+    target: Target, state: State, *, workers: int | None = None
+) -> tuple[CatalogResult, dict[str, Desired]]:
     """The rendered catalog with its intents; raises with every problem when any entry is
-    invalid."""
+    invalid. `workers` as in `load_catalog`."""
     published = frozenset(k for k, e in state.entries.items() if e.current is not None)
-    catalog = load_catalog(target, published=published)
+    catalog = load_catalog(target, published=published, workers=workers)
     if catalog.problems:
         raise ProblemsFound(catalog.problems)
     desired = {
@@ -74,11 +76,11 @@ def load_desired(target: Target, state: State) -> tuple[CatalogResult, dict[str,
     return catalog, desired
 
 
-def load_inputs(target: Target) -> PlanInputs:
+def load_inputs(target: Target, *, workers: int | None = None) -> PlanInputs:
     """Read the state (snapshot + journal) and the catalog; raise on any catalog problem."""
     store = state_store(target)
     snapshot, state = store.load_with_snapshot()
-    catalog, desired = load_desired(target, state)
+    catalog, desired = load_desired(target, state, workers=workers)
     return PlanInputs(target, store, snapshot, state, catalog, desired)
 
 
@@ -94,8 +96,8 @@ def plan_from(inputs: PlanInputs, options: PlanOptions) -> Plan:
     )
 
 
-def make_plan(target: Target, options: PlanOptions) -> Plan:
-    return plan_from(load_inputs(target), options)
+def make_plan(target: Target, options: PlanOptions, *, workers: int | None = None) -> Plan:
+    return plan_from(load_inputs(target, workers=workers), options)
 
 
 def render_bodies(
@@ -103,6 +105,8 @@ def render_bodies(
     keys: Sequence[str],
     selects: Sequence[str] = (),
     excludes: Sequence[str] = (),
+    *,
+    workers: int | None = None,
 ) -> dict[str, object]:
     """The exact createTemplate bodies apply would send, keyed by catalog key: the KEYs given
     and the entries the selectors choose (every entry when neither is given).
@@ -110,7 +114,7 @@ def render_bodies(
     The requestId depends on the key's history (a replaced or forgotten key publishes a new
     generation), so the state is read to print what apply really sends.
     """
-    inputs = load_inputs(target)
+    inputs = load_inputs(target, workers=workers)
     unknown = [key for key in keys if key not in inputs.desired]
     if unknown:
         guesses = difflib.get_close_matches(unknown[0], list(inputs.desired), n=1)

@@ -13,13 +13,21 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from reconciler.domain.contract.identifiers import ClientId, MerchantId, is_loopback_host
 from reconciler.domain.problems import Problem, ProblemsFound, format_field_path
@@ -69,6 +77,35 @@ _SANDBOX_DEFAULT: Final = EnvironmentConfig(endpoint=EMBEDDED)
 SETTINGS: Final = tuple(EnvironmentConfig.model_fields)
 
 
+def _inside_project(path: str) -> str:
+    parts = path.replace("\\", "/").split("/")
+    if path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path) or ".." in parts:
+        raise PydanticCustomError(
+            "project_folder", "must be a folder inside the project, written relative to ipass.toml"
+        )
+    return path
+
+
+ProjectFolder = Annotated[
+    str, StringConstraints(min_length=1, max_length=4096), AfterValidator(_inside_project)
+]
+
+
+class PreviewConfig(BaseModel):
+    """`[preview]`: what `ipass preview` may read besides the catalog."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    images: ProjectFolder | None = Field(
+        default=None,
+        description="Folder of the catalog's image files, matched to each image URL by the "
+        "file name at the end of its path; they are checked for size, weight and ratio.",
+    )
+
+
+PREVIEW_SETTINGS: Final = tuple(PreviewConfig.model_fields)
+
+
 class ProjectConfig(BaseModel):
     """The whole `ipass.toml`."""
 
@@ -78,6 +115,7 @@ class ProjectConfig(BaseModel):
     state: str = "state"
     default_environment: EnvName = SANDBOX
     environments: dict[EnvName, EnvironmentConfig] = Field(default_factory=dict)
+    preview: PreviewConfig = Field(default_factory=PreviewConfig)
 
 
 @dataclass(frozen=True)
@@ -94,6 +132,9 @@ class Target:
     client_id: str
     state_file: Path
     locks_dir: Path
+    # Reuse rendered catalog files from `.ipass/cache/<env>/` (`--no-cache` turns it off).
+    render_cache: bool = True
+    preview_images: Path | None = None  # `[preview] images`, resolved against the project
 
     @property
     def embedded(self) -> bool:
@@ -170,6 +211,11 @@ class Project:
             client_id=settings.client_id or SANDBOX_CLIENT_ID,
             state_file=state_file,
             locks_dir=locks,
+            preview_images=(
+                self.root / self.config.preview.images
+                if self.config.preview.images is not None
+                else None
+            ),
         )
 
 
@@ -383,7 +429,11 @@ def _names_environment(loc: tuple[int | str, ...]) -> bool:
 
 def _unknown_setting(loc: tuple[int | str, ...]) -> str:
     name = str(loc[-1])
-    pool = SETTINGS if len(loc) == 3 and loc[0] == "environments" else ProjectConfig.model_fields
+    pool: Sequence[str] | Mapping[str, object] = ProjectConfig.model_fields
+    if len(loc) == 3 and loc[0] == "environments":
+        pool = SETTINGS
+    elif len(loc) == 2 and loc[0] == "preview":
+        pool = PREVIEW_SETTINGS
     guesses = difflib.get_close_matches(name, sorted(pool), n=1)
     guess = f"; did you mean {guesses[0]!r}?" if guesses else ""
     return f"unknown setting{guess}"
@@ -406,6 +456,10 @@ def _line_of(text: str, loc: tuple[int | str, ...]) -> int:
         )
         if header is not None:
             table_line = text.count("\n", 0, header.start()) + 1
+    elif len(loc) >= 2 and loc[0] == "preview":
+        found = re.search(r"^[ \t]*\[\s*preview\s*\]", text, re.MULTILINE)
+        if found is not None:
+            table_line = text.count("\n", 0, found.start()) + 1
     name = str(loc[-1])
     lines = text.splitlines()
     for number in range(table_line, len(lines) + 1):

@@ -1,0 +1,43 @@
+"""The card preview as data: a view of every card per locale, plan-aware, with its problems.
+
+Pure: from plan steps and their payloads to frozen views. The page writer (adapters.preview)
+turns them into HTML.
+"""
+
+from __future__ import annotations
+
+from reconciler.domain.preview.model import (
+    LOCALES,
+    ButtonView,
+    CardProblem,
+    CardRow,
+    CardView,
+    CodeView,
+    EntryView,
+    FieldView,
+    ImageFacts,
+    ImageView,
+    PreviewSheet,
+    PriceView,
+    ProblemKind,
+)
+from reconciler.domain.preview.sheet import SheetInputs, preview_sheet, slug_of
+
+__all__ = [
+    "LOCALES",
+    "ButtonView",
+    "CardProblem",
+    "CardRow",
+    "CardView",
+    "CodeView",
+    "EntryView",
+    "FieldView",
+    "ImageFacts",
+    "ImageView",
+    "PreviewSheet",
+    "PriceView",
+    "ProblemKind",
+    "SheetInputs",
+    "preview_sheet",
+    "slug_of",
+]

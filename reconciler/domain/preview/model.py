@@ -1,0 +1,159 @@
+"""The preview as data: what each card shows, field by field, and what is wrong with it.
+
+Values here are plain text already made visible (hidden characters shown as escapes); the page
+writer escapes them for HTML exactly once. No HTML and no I/O in this package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final, Literal
+
+from reconciler.domain.plan import Action
+
+Side = Literal["catalog", "published"]
+LOCALES: Final = ("zh_HK", "en_US")
+
+
+class ProblemKind(StrEnum):
+    """What a reviewer should see on a card; the values are the page's `data-problem` names."""
+
+    TOO_LONG = "too-long"
+    OVERFLOW = "overflow"
+    MISSING_LOCALE = "missing-locale"
+    NOT_HTTPS = "not-https"
+    ENDED = "ended"
+    ENDS_BEFORE_START = "ends-before-start"
+    STARTS_IN_PAST = "starts-in-past"
+    IMAGE_SIZE = "image-size"
+    IMAGE_RATIO = "image-ratio"
+    IMAGE_BYTES = "image-bytes"
+    IMAGE_UNAVAILABLE = "image-unavailable"
+
+
+@dataclass(frozen=True)
+class CardProblem:
+    kind: ProblemKind
+    field: str  # the `data-field` of the element holding the faulty value ("card" for none)
+    message: str
+
+
+@dataclass(frozen=True)
+class FieldView:
+    """One customer-facing value. `text` is None when the field is not set."""
+
+    name: str
+    text: str | None
+    flags: tuple[ProblemKind, ...] = ()
+    changed: bool = False
+    overflow: bool = False  # predicted to overflow its one-line box (shown, never hidden)
+
+
+@dataclass(frozen=True)
+class PriceView:
+    current: str | None
+    original: str | None  # shown struck through; None when equal to the current price
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What was found about an image file: read from a local folder or fetched."""
+
+    url: str
+    width: int | None = None
+    height: int | None = None
+    size_bytes: int | None = None
+    error: str | None = None  # why the file could not be read or decoded
+
+
+@dataclass(frozen=True)
+class ImageView:
+    name: str  # imageUrl or merchantLogo
+    url: str | None  # the URL as visible text
+    src: str | None  # the raw URL, only when it is https (the page may load it)
+    checked: str | None  # what the check found ("350 x 350, 42 KB"), None if not checked
+    flags: tuple[ProblemKind, ...] = ()
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class CodeView:
+    code_type: str  # qrcode, barcode, promocode, none (or what a published payload held)
+    standard: str  # QRCODE, CODE128, EAN-13, ... as written
+    sample: str | None  # the sample value drawn, None when nothing is drawn
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class ButtonView:
+    label: str | None  # what the button says; None: no button
+    link: str | None  # the link as visible text (never a live link)
+    detail: str | None  # urlType and browserOpen, when given
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class CardView:
+    """One card as the customer sees it, in one locale, from one side of a change."""
+
+    key: str
+    locale: str
+    side: Side
+    merchant_logo: ImageView
+    brand_name: FieldView
+    name: FieldView
+    sub_name: FieldView
+    image: ImageView
+    price: PriceView
+    start_date: FieldView
+    end_date: FieldView
+    code: CodeView
+    button: ButtonView
+    description: FieldView
+    categories: FieldView
+    stock: FieldView
+    exposure: FieldView
+    ticket: FieldView
+    biz_mids: FieldView
+    order_page_link: FieldView
+    detail_link: FieldView
+    problems: tuple[CardProblem, ...]
+
+
+@dataclass(frozen=True)
+class CardRow:
+    """Cards shown side by side: the two locales, or one locale published and in the catalog."""
+
+    title: str
+    cards: tuple[CardView, ...]
+
+
+@dataclass(frozen=True)
+class EntryView:
+    key: str
+    slug: str  # the file name of its page, without .html
+    action: Action
+    reason: str
+    badge: str | None  # "new" for a create
+    note: str | None  # e.g. a retire: "stays live until ..."
+    product: str
+    title: str  # a short name for the index
+    source: str | None
+    rows: tuple[CardRow, ...]
+
+    @property
+    def problems(self) -> int:
+        return sum(len(card.problems) for row in self.rows for card in row.cards)
+
+
+@dataclass(frozen=True)
+class PreviewSheet:
+    environment: str
+    summary: str
+    entries: tuple[EntryView, ...]
+
+    @property
+    def problems(self) -> int:
+        return sum(entry.problems for entry in self.entries)

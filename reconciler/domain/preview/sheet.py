@@ -1,0 +1,241 @@
+"""The proof sheet from a plan: one entry per step, in the plan's reading order, with the
+published card beside the catalog card wherever an edit is pending."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final, assert_never
+
+from pydantic import JsonValue
+
+from reconciler.domain.contract.dates import END_MS, MIN_MS, format_hk
+from reconciler.domain.plan import (
+    Adopt,
+    Blocked,
+    Create,
+    FieldChange,
+    Move,
+    NoOp,
+    Plan,
+    PlanStep,
+    Replace,
+    Retire,
+    Retry,
+    Unknown,
+    Vanished,
+    step_source,
+)
+from reconciler.domain.plan_render.facts import COUNTED, ORDER, product_words
+from reconciler.domain.preview.card import CardContext, build_card
+from reconciler.domain.preview.measure import visible_line
+from reconciler.domain.preview.model import (
+    LOCALES,
+    CardRow,
+    CardView,
+    EntryView,
+    ImageFacts,
+    PreviewSheet,
+    Side,
+)
+
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
+_SLUG_STEM_MAX: Final = 80
+# A changed payload path's first part -> the card field showing it.
+_FIELD_OF: Final = {
+    "currentAmountCent": "price",
+    "originalAmountCent": "price",
+    "currencyCode": "price",
+    "codeType": "code",
+    "codeStandard": "code",
+    "passExtInfo": "ticket",
+    "product": "ticket",
+    "type": "ticket",
+}
+_LOCALE_FIELDS: Final = ("brandName", "name", "subName", "description")
+
+
+@dataclass(frozen=True)
+class SheetInputs:
+    """What the cards are checked against: the clock and the images found (None: no source)."""
+
+    now_ms: int
+    images: Mapping[str, ImageFacts] | None
+
+
+def slug_of(key: str) -> str:
+    """A file name for the key's page: safe characters, plus a short hash to keep it unique."""
+    stem = _UNSAFE.sub("_", key)[:_SLUG_STEM_MAX]
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{stem}-{digest}"
+
+
+def preview_sheet(plan: Plan, inputs: SheetInputs) -> PreviewSheet:
+    rank = {action: index for index, action in enumerate(ORDER)}
+    steps = sorted(plan.steps, key=lambda step: (rank[step.action], step.key))
+    entries = tuple(entry_view(step, inputs) for step in steps)
+    counts = [(a, sum(1 for e in entries if e.action is a)) for a in ORDER]
+    parts = [f"{count} {COUNTED[action]}" for action, count in counts if count]
+    summary = f"{len(entries)} entries for {plan.binding.environment}: " + (
+        ", ".join(parts) if parts else "none in scope"
+    )
+    return PreviewSheet(plan.binding.environment, summary, entries)
+
+
+def entry_view(step: PlanStep, inputs: SheetInputs) -> EntryView:
+    sides = _sides(step)
+    rows = _rows(step.key, sides, inputs)
+    payload = sides.catalog if sides.catalog is not None else sides.published or {}
+    source = step_source(step)
+    return EntryView(
+        key=step.key,
+        slug=slug_of(step.key),
+        action=step.action,
+        reason=visible_line(step.reason),
+        badge="new" if isinstance(step, Create) else None,
+        note=_note(step, sides.published),
+        product=product_words(_text(payload.get("product"))),
+        title=_title(payload),
+        source=visible_line(source) if source is not None else None,
+        rows=rows,
+    )
+
+
+Payload = Mapping[str, JsonValue]
+
+
+@dataclass(frozen=True)
+class _Sides:
+    published: Payload | None
+    catalog: Payload | None
+    changes: tuple[FieldChange, ...] = ()
+    will_send: bool = False  # the catalog side is about to be sent
+
+
+def _sides(step: PlanStep) -> _Sides:  # noqa: PLR0911 - one arm per step kind
+    match step:
+        case Create():
+            return _Sides(None, step.desired.payload, will_send=True)
+        case Adopt():
+            return _Sides(None, step.desired.payload)
+        case NoOp():
+            desired = step.desired.payload if step.desired is not None else None
+            return _Sides(step.recorded.payload if desired is None else None, desired)
+        case Blocked() | Replace() | Unknown():
+            desired = step.desired.payload if step.desired is not None else None
+            return _Sides(step.recorded.payload, desired, step.changes, isinstance(step, Replace))
+        case Move():
+            published = step.recorded.payload if step.changes else None
+            return _Sides(published, step.desired.payload, step.changes, step.send is not None)
+        case Retry():
+            desired = step.desired.payload if step.desired is not None else None
+            published = step.recorded.payload if desired is None or step.changes else None
+            return _Sides(published, desired, step.changes, will_send=True)
+        case Retire() | Vanished():
+            return _Sides(step.recorded.payload, None)
+        case _:
+            assert_never(step)
+
+
+def changed_fields(changes: Iterable[FieldChange]) -> dict[str | None, set[str]]:
+    """Card fields each change touches: under a locale for locale texts, else under None."""
+    found: dict[str | None, set[str]] = {}
+    for change in changes:
+        parts = re.split(r"[.\[]", change.path)
+        head = parts[0]
+        if head == "localeInfo" and len(parts) >= 2:
+            locale = parts[1]
+            names = {parts[2]} if len(parts) >= 3 else set(_LOCALE_FIELDS)
+            found.setdefault(locale, set()).update(names)
+        else:
+            found.setdefault(None, set()).add(_FIELD_OF.get(head, head))
+    return found
+
+
+def _rows(key: str, sides: _Sides, inputs: SheetInputs) -> tuple[CardRow, ...]:
+    changed = changed_fields(sides.changes)
+    published, catalog, will_send = sides.published, sides.catalog, sides.will_send
+
+    def cards(payload: Payload, side: Side, sent: bool, marked: bool) -> list[CardView]:
+        return [
+            build_card(
+                key,
+                payload,
+                locale,
+                side,
+                CardContext(
+                    inputs.now_ms,
+                    inputs.images,
+                    sent,
+                    (changed.get(None, set()) | changed.get(locale, set())) if marked else (),
+                ),
+            )
+            for locale in _locales(payload)
+        ]
+
+    if published is not None and catalog is not None:
+        old = {card.locale: card for card in cards(published, "published", False, True)}
+        new = {card.locale: card for card in cards(catalog, "catalog", will_send, True)}
+        return tuple(
+            CardRow(f"{locale}: published, then catalog", tuple(_present(old, new, locale)))
+            for locale in LOCALES
+            if locale in old or locale in new
+        )
+    if catalog is not None:
+        return (CardRow("catalog", tuple(cards(catalog, "catalog", will_send, False))),)
+    if published is not None:
+        return (CardRow("published", tuple(cards(published, "published", False, False))),)
+    return ()
+
+
+def _present(
+    old: Mapping[str, CardView], new: Mapping[str, CardView], locale: str
+) -> list[CardView]:
+    return [side[locale] for side in (old, new) if locale in side]
+
+
+def _locales(payload: Payload) -> tuple[str, ...]:
+    info = payload.get("localeInfo")
+    present = tuple(
+        locale
+        for locale in LOCALES
+        if isinstance(info, dict) and isinstance(info.get(locale), dict)
+    )
+    return present or LOCALES[:1]  # no texts at all: one card that says so
+
+
+def _note(step: PlanStep, published: Payload | None) -> str | None:
+    match step:
+        case Retire():
+            end = published.get("endDate") if published is not None else None
+            until = (
+                format_hk(end)
+                if isinstance(end, int) and not isinstance(end, bool) and MIN_MS <= end < END_MS
+                else "its end date"
+            )
+            return f"stays live until {until}: AlipayHK has no API to withdraw a template"
+        case Vanished():
+            return "gone from the catalog without being declared retired"
+        case Adopt():
+            code = visible_line(step.template_code)
+            return f"recorded as the existing template {code}; nothing is sent"
+        case Replace():
+            return "published as a new template; the old one stays live until its end date"
+        case _:
+            return None
+
+
+def _text(value: JsonValue) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _title(payload: Payload) -> str:
+    info = payload.get("localeInfo")
+    for locale in reversed(LOCALES):
+        texts = info.get(locale) if isinstance(info, dict) else None
+        name = texts.get("name") if isinstance(texts, dict) else None
+        if isinstance(name, str):
+            return visible_line(name)
+    return "(no name)"

@@ -789,7 +789,7 @@ def test_plan_json_does_not_depend_on_payload_key_order() -> None:
 def test_document_fields() -> None:
     document = plan_document(mixed_plan())
     assert document.format == "ipass-plan"
-    assert document.format_version == 4
+    assert document.format_version == 5
     assert document.has_changes is True
     steps = {step.key: step for step in document.steps}
     create_step = steps["coffee-voucher"]
@@ -805,10 +805,31 @@ def test_document_fields() -> None:
     assert create_step.request_id == create_step.send["requestId"]
     assert create_step.template_code is None
     assert create_step.source == "catalog/templates/coffee-voucher.yaml"
+    card = create_step.card
+    assert card is not None
+    assert card.zh_HK is not None
+    assert card.zh_HK.name == "咖啡券"
+    assert card.zh_HK.description == "咖啡券。"
+    assert card.zh_HK.sub_name is None
+    assert card.en_US is not None
+    assert card.en_US.brand_name == "Pearl River"
+    assert card.image_url == f"{CDN}/coffee-voucher-350.png"
+    assert card.logo_url == f"{CDN}/brand/logo-200.png"
+    assert card.categories == ("CoffeeAndTea",)
+    assert card.stock == 5000
+    assert (card.code_type, card.code_standard) == ("qrcode", "QRCODE")
+    assert card.button is not None
+    assert card.button.type == "usage"
+    assert card.merchant_id == MERCHANT
+    assert card.biz_mids == ()
+    assert card.ticket_details is None
     retire_step = steps["rail-guangzhou"]
     assert retire_step.template_code == "2024110122003"
     assert retire_step.send is None
     assert retire_step.names.en_US == "West Kowloon–Guangzhou"  # from the recorded payload
+    assert retire_step.card is not None
+    assert retire_step.card.en_US is not None
+    assert retire_step.card.en_US.name == "West Kowloon–Guangzhou"
     blocked_step = steps["museum-pass"]
     assert blocked_step.names.en_US == "Museum Pass XL"  # the catalog's, with the changes
     assert [c.path for c in blocked_step.changes] == [
@@ -921,8 +942,15 @@ def miscounted() -> str:
         ("{\n", "is not valid JSON (line 2: Expecting property name enclosed in double quotes)"),
         ("[]", 'is not an ipass plan (no "format": "ipass-plan")'),
         ('{"format_version": 1}', 'is not an ipass plan (no "format": "ipass-plan")'),
-        (saved(format_version=3), "has format_version 3; this ipass reads version 4"),
-        (saved(format_version="4"), "has format_version '4'; this ipass reads version 4"),
+        (
+            saved(format_version=4),
+            "has format_version 4 (made by an older ipass); this ipass reads version 5",
+        ),
+        (
+            saved(format_version=6),
+            "has format_version 6 (made by a newer ipass); this ipass reads version 5",
+        ),
+        (saved(format_version="5"), "has format_version '5'; this ipass reads version 5"),
         (
             saved(has_changes=False),
             "has a has_changes flag that contradicts its steps (edited by hand?)",
@@ -980,7 +1008,7 @@ def test_committed_plan_schema_is_current() -> None:
 def test_plan_schema_describes_the_document() -> None:
     schema = plan_json_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["title"] == "ipass plan (ipass-plan version 4)"
+    assert schema["title"] == "ipass plan (ipass-plan version 5)"
     defs = schema["$defs"]
     assert isinstance(defs, dict)
     summary = defs["SummaryDocument"]

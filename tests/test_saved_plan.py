@@ -169,7 +169,7 @@ def test_the_saved_file_is_the_json_plan_with_the_digest_of_its_content(
 ) -> None:
     path = make_plan(rig, capsys)
     data = load(path)
-    assert data["format_version"] == 4
+    assert data["format_version"] == 5
     assert data["digest"] == digest_of(data)
     printed = ipass(rig, capsys, "plan", "--format", "json")
     assert printed.out == path.read_text(encoding="utf-8")  # the same document, digest included
@@ -671,7 +671,7 @@ def test_differences_name_keys_and_fields_ten_at_most() -> None:
     saved, fresh = small_plan(12), small_plan(12, stock=6)
     found = plan_differences(saved, fresh)
     assert found == [
-        *(f"step 'key-{n:02d}': request_id, payload_hash, send" for n in range(10)),
+        *(f"step 'key-{n:02d}': card, request_id, payload_hash, send" for n in range(10)),
         "2 more differences",
     ]
 

@@ -1,10 +1,11 @@
 """The plan as a JSON document: `ipass plan` output for machines, and the saved plan file.
 
-This is an interface, versioned like the state file. Format `ipass-plan`, version 4:
+This is an interface, versioned like the state file. Format `ipass-plan`, version 5 (the
+models are in `plan_document_models`, one step's document is built in `plan_document_steps`):
 
     {
       "format": "ipass-plan",
-      "format_version": 4,
+      "format_version": 5,
       "digest": "<sha256 hex>",
       "binding": {"environment", "endpoint", "merchant_id", "lineage", "serial", "catalog_hash"},
       "options": {"targets", "excludes", "replace", "retry_unknown"},
@@ -19,6 +20,14 @@ This is an interface, versioned like the state file. Format `ipass-plan`, versio
           "type", "product", "names": {"zh_HK", "en_US"},
           "price": {"current_cent", "original_cent", "currency"} | null,
           "start": {"ms", "hong_kong"} | null, "end": {...} | null,
+          "card": {
+            "zh_HK": {"name", "sub_name", "brand_name", "description"} | null,
+            "en_US": {...} | null,
+            "image_url", "logo_url", "categories": [...], "stock", "code_type",
+            "code_standard", "button": {"type", "url", "browser_open"} | null,
+            "order_page_link", "detail_link", "exposure", "merchant_id",
+            "biz_mids": [...], "ticket_details": {... passExtInfo ...} | null
+          } | null,
           "template_code", "recorded_request_id", "request_id",
           "payload_hash", "recorded_payload_hash", "generation",
           "changes": [{"path", "old", "new", "added", "removed"}],
@@ -42,8 +51,11 @@ This is an interface, versioned like the state file. Format `ipass-plan`, versio
   revision was raised (a new template is published after the move). An `adopt` step names the
   adopted `template_code` and sends nothing.
 - `steps` are sorted by key, one per entry in scope. The descriptive fields (type, product,
-  names, price, start, end) describe one payload, the step's *subject*: the recorded one for
+  names, price, start, end, card) describe one payload, the step's *subject*: the recorded one for
   `retry`, `unknown` and `retire` (what was sent, or what stays live), else the catalog's.
+- `card` holds every customer-facing field of that payload, named after the createTemplate
+  field in each description (a field not set is null, a list not set is empty). It is null only
+  in the document made for people (`plan_document(slim=True)`), for an unchanged entry.
 - `payload_hash` is the catalog entry's (null when the key is not in the catalog);
   `recorded_payload_hash`, `template_code` and `recorded_request_id` are the recorded
   template's (null when nothing is recorded). Both hashes cover the body without requestId.
@@ -55,7 +67,9 @@ This is an interface, versioned like the state file. Format `ipass-plan`, versio
 
 Keys are sorted, the indent is two spaces and the file ends with a newline, so the same plan
 always gives the same bytes. Any new field or changed meaning is a new `format_version`
-(3 added move, adopt, warnings and outside_selection; 4 added `digest`).
+(3 added move, adopt, warnings and outside_selection; 4 added `digest`; 5 added `card`). A
+plan of another version is refused on read with the advice to make it again (`ipass plan --out`):
+a saved plan is short-lived, so there is no conversion between versions.
 
 A saved plan is read by the strict JSON reader (`jsonsafe`): a key twice, `NaN`, a fraction, a
 number of more than 20 digits or nesting deeper than 64 levels is refused before anything else.
@@ -65,149 +79,63 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from itertools import pairwise
-from typing import Annotated, Final, Literal, assert_never
+from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, ValidationError
+from pydantic import JsonValue, ValidationError
 
 from reconciler.domain.canonical import canonical_json, sha256_hex
-from reconciler.domain.contract.dates import END_MS, MIN_MS, format_hk
 from reconciler.domain.jsonsafe import StrictJsonError, strict_loads
-from reconciler.domain.plan import (
-    CHANGES,
-    Action,
-    Adopt,
-    Blocked,
-    Create,
-    Desired,
-    FieldChange,
-    Move,
-    NoOp,
-    Plan,
-    PlanStep,
-    Replace,
-    Retire,
-    Retry,
-    Unknown,
-    Vanished,
-    step_source,
+from reconciler.domain.plan import CHANGES, Action, Plan
+from reconciler.domain.plan_document_models import (
+    PLAN_FORMAT,
+    PLAN_FORMAT_VERSION,
+    BindingDocument,
+    ButtonDocument,
+    CardDocument,
+    ChangeDocument,
+    LocaleCardDocument,
+    MomentDocument,
+    NamesDocument,
+    OptionsDocument,
+    PlanDocument,
+    PriceDocument,
+    StepDocument,
+    SummaryDocument,
 )
+from reconciler.domain.plan_document_steps import step_document
 from reconciler.domain.schemas import SCHEMA_DIALECT
-from reconciler.domain.state import TemplateRecord
 from reconciler.errors import ConflictError
 
-PLAN_FORMAT: Final = "ipass-plan"
-PLAN_FORMAT_VERSION: Final = 4
+__all__ = [
+    "DIGEST",
+    "PLAN_FORMAT",
+    "PLAN_FORMAT_VERSION",
+    "BindingDocument",
+    "ButtonDocument",
+    "CardDocument",
+    "ChangeDocument",
+    "LocaleCardDocument",
+    "MomentDocument",
+    "NamesDocument",
+    "OptionsDocument",
+    "PlanDocument",
+    "PriceDocument",
+    "StepDocument",
+    "SummaryDocument",
+    "document_json",
+    "plan_differences",
+    "plan_document",
+    "plan_json",
+    "plan_json_schema",
+    "read_plan_document",
+]
+
 # Steps that carry the body apply would send.
 _SENDING: Final = frozenset({Action.CREATE, Action.REPLACE, Action.RETRY})
 DIGEST: Final = "digest"
 # Differences named in full when a saved plan does not match a fresh one; the rest are counted.
 _SHOWN_DIFFERENCES: Final = 10
-
-Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-Count = Annotated[int, Field(ge=0)]
-
-
-class _Document(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class BindingDocument(_Document):
-    """What the plan was computed from."""
-
-    environment: str
-    endpoint: str = Field(description="where apply sends: a host, or the embedded sandbox")
-    merchant_id: str = Field(description="the merchant the templates are published for")
-    lineage: str | None = Field(description="the state's lineage; null before the first write")
-    serial: Count = Field(description="the state's serial when the plan was made")
-    catalog_hash: Sha256 = Field(description="keys and payload hashes of the rendered catalog")
-
-
-class OptionsDocument(_Document):
-    targets: tuple[str, ...] = Field(
-        description="--select (or --target) selectors; empty means every entry"
-    )
-    excludes: tuple[str, ...] = Field(description="--exclude selectors")
-    replace: tuple[str, ...] = Field(description="--replace keys")
-    retry_unknown: bool = Field(description="--retry-unknown")
-
-
-class SummaryDocument(_Document):
-    """Steps per action; all nine keys are always present."""
-
-    create: Count
-    no_op: Count = Field(alias="no-op")
-    blocked: Count
-    replace: Count
-    retire: Count
-    unknown: Count
-    retry: Count
-    move: Count
-    adopt: Count
-
-
-class NamesDocument(_Document):
-    zh_HK: str | None = Field(description="localeInfo.zh_HK.name")
-    en_US: str | None = Field(description="localeInfo.en_US.name")
-
-
-class PriceDocument(_Document):
-    current_cent: int | None = Field(description="currentAmountCent")
-    original_cent: int | None = Field(description="originalAmountCent")
-    currency: str | None = Field(description="currencyCode (ISO 4217)")
-
-
-class MomentDocument(_Document):
-    ms: int = Field(description="epoch milliseconds, as sent")
-    hong_kong: str = Field(description="the same moment in Hong Kong time, for people")
-
-
-class ChangeDocument(_Document):
-    path: str = Field(description="dotted path, e.g. localeInfo.en_US.name")
-    old: JsonValue = Field(description="published value; null when added")
-    new: JsonValue = Field(description="catalog value; null when removed")
-    added: bool
-    removed: bool
-
-
-class StepDocument(_Document):
-    key: str
-    action: Action
-    reason: str
-    source: str | None = Field(description="catalog file of the entry, if known")
-    type: str | None = Field(description="COUPON or TICKET")
-    product: str | None = Field(description="GIFT_CARD, PASS, MOVIE, AIR_TICKET, ...")
-    names: NamesDocument
-    price: PriceDocument | None = Field(description="null when no amount is set")
-    start: MomentDocument | None = Field(description="startDate")
-    end: MomentDocument | None = Field(description="endDate")
-    template_code: str | None = Field(description="the recorded template's code, if any")
-    recorded_request_id: str | None = Field(description="requestId of the recorded template")
-    request_id: str | None = Field(description="requestId of `send`, if anything is sent")
-    payload_hash: Sha256 | None = Field(description="the catalog entry's payload hash")
-    recorded_payload_hash: Sha256 | None = Field(description="the recorded payload's hash")
-    generation: Count = Field(description="templates published for this key before this one")
-    changes: tuple[ChangeDocument, ...] = Field(description="published -> catalog, per field")
-    send: dict[str, JsonValue] | None = Field(description="the exact createTemplate body")
-    old_key: str | None = Field(default=None, description="move: the key it was renamed from")
-
-
-class PlanDocument(_Document):
-    format: Literal["ipass-plan"]
-    format_version: Literal[4]
-    binding: BindingDocument
-    options: OptionsDocument
-    summary: SummaryDocument
-    has_changes: bool = Field(description="apply would call AlipayHK or change the state")
-    warnings: tuple[str, ...] = Field(default=(), description="things a reviewer should know")
-    outside_selection: Count = Field(
-        default=0, description="entries the selectors left out of this plan"
-    )
-    steps: tuple[StepDocument, ...]
-
-
-_NO_NAMES: Final = NamesDocument(zh_HK=None, en_US=None)
 
 
 def plan_document(plan: Plan, *, slim: bool = False) -> PlanDocument:
@@ -234,7 +162,7 @@ def plan_document(plan: Plan, *, slim: bool = False) -> PlanDocument:
         has_changes=plan.has_changes,
         warnings=plan.warnings,
         outside_selection=plan.outside,
-        steps=tuple(_step(step, slim=slim) for step in plan.steps),
+        steps=tuple(step_document(step, slim=slim) for step in plan.steps),
     )
 
 
@@ -272,9 +200,7 @@ def read_plan_document(text: str, *, where: str) -> PlanDocument:
         raise _refuse(where, f'is not an ipass plan (no "format": "{PLAN_FORMAT}")')
     version = raw.get("format_version")
     if version != PLAN_FORMAT_VERSION or isinstance(version, bool):
-        raise _refuse(
-            where, f"has format_version {version!r}; this ipass reads version {PLAN_FORMAT_VERSION}"
-        )
+        raise _refuse(where, _other_version(version))
     digest = raw.pop(DIGEST, None)
     if digest is None:
         raise _refuse(where, "has no digest (edited by hand?)")
@@ -371,188 +297,6 @@ def _count(actions: Iterable[Action]) -> SummaryDocument:
     return SummaryDocument.model_validate(counts)
 
 
-@dataclass(frozen=True)
-class _Parts:
-    """What a step is about, whatever its kind."""
-
-    subject: dict[str, JsonValue]
-    desired: Desired | None
-    recorded: TemplateRecord | None
-    changes: tuple[FieldChange, ...]
-    send: dict[str, JsonValue] | None
-    generation: int
-
-
-def _parts(step: PlanStep) -> _Parts:  # noqa: PLR0911 - one arm per step kind
-    """The subject is the recorded payload for retry, unknown and retire (what was sent, or
-    what stays live), else the catalog's."""
-    match step:
-        case Create():
-            return _Parts(step.desired.payload, step.desired, None, (), step.send, step.generation)
-        case NoOp():
-            subject = step.desired.payload if step.desired is not None else step.recorded.payload
-            return _Parts(subject, step.desired, step.recorded, (), None, step.recorded.generation)
-        case Blocked():
-            return _Parts(
-                step.desired.payload,
-                step.desired,
-                step.recorded,
-                step.changes,
-                None,
-                step.recorded.generation,
-            )
-        case Replace():
-            return _Parts(
-                step.desired.payload,
-                step.desired,
-                step.recorded,
-                step.changes,
-                step.send,
-                step.generation,
-            )
-        case Retire():
-            return _Parts(step.recorded.payload, None, step.recorded, (), None, 0)
-        case Unknown():
-            return _Parts(
-                step.recorded.payload,
-                step.desired,
-                step.recorded,
-                step.changes,
-                None,
-                step.recorded.generation,
-            )
-        case Retry():
-            return _Parts(
-                step.recorded.payload,
-                step.desired,
-                step.recorded,
-                step.changes,
-                step.send,
-                step.generation,
-            )
-        case Move():
-            return _Parts(
-                step.desired.payload,
-                step.desired,
-                step.recorded,
-                step.changes,
-                step.send,
-                step.generation,
-            )
-        case Adopt():
-            return _Parts(step.desired.payload, step.desired, None, (), None, 0)
-        case Vanished():
-            return _Parts(step.recorded.payload, None, step.recorded, (), None, 0)
-        case _:
-            assert_never(step)
-
-
-def _step(step: PlanStep, *, slim: bool) -> StepDocument:
-    if slim and isinstance(step, NoOp):
-        return _bare_step(step)
-    parts = _parts(step)
-    payload, recorded, desired = parts.subject, parts.recorded, parts.desired
-    request_id = parts.send.get("requestId") if parts.send is not None else None
-    return StepDocument(
-        key=step.key,
-        action=step.action,
-        reason=step.reason,
-        source=step_source(step),
-        type=_text(payload, "type"),
-        product=_text(payload, "product"),
-        names=NamesDocument(zh_HK=_name(payload, "zh_HK"), en_US=_name(payload, "en_US")),
-        price=_price(payload),
-        start=_moment(payload.get("startDate")),
-        end=_moment(payload.get("endDate")),
-        template_code=_template_code(step, recorded),
-        recorded_request_id=recorded.request_id if recorded is not None else None,
-        request_id=request_id if isinstance(request_id, str) else None,
-        payload_hash=desired.payload_hash if desired is not None else None,
-        recorded_payload_hash=recorded.payload_hash if recorded is not None else None,
-        generation=parts.generation,
-        changes=tuple(_change(change) for change in parts.changes),
-        send=parts.send,
-        old_key=step.old_key if isinstance(step, Move) else None,
-    )
-
-
-def _template_code(step: PlanStep, recorded: TemplateRecord | None) -> str | None:
-    if isinstance(step, Adopt):
-        return step.template_code
-    return recorded.template_code if recorded is not None else None
-
-
-def _bare_step(step: NoOp) -> StepDocument:
-    """An unchanged step with only its key and action (how people see unchanged entries).
-
-    Built without re-validation: every field is a constant or already a checked string, and a
-    plan of 10,000 unchanged entries would otherwise spend most of its rendering here.
-    """
-    return StepDocument.model_construct(
-        key=step.key,
-        action=step.action,
-        reason=step.reason,
-        source=None,
-        type=None,
-        product=None,
-        names=_NO_NAMES,
-        price=None,
-        start=None,
-        end=None,
-        template_code=None,
-        recorded_request_id=None,
-        request_id=None,
-        payload_hash=None,
-        recorded_payload_hash=None,
-        generation=0,
-        changes=(),
-        send=None,
-    )
-
-
-def _change(change: FieldChange) -> ChangeDocument:
-    return ChangeDocument(
-        path=change.path,
-        old=change.old,
-        new=change.new,
-        added=change.added,
-        removed=change.removed,
-    )
-
-
-def _text(payload: dict[str, JsonValue], name: str) -> str | None:
-    value = payload.get(name)
-    return value if isinstance(value, str) else None
-
-
-def _cents(payload: dict[str, JsonValue], name: str) -> int | None:
-    value = payload.get(name)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _name(payload: dict[str, JsonValue], locale: str) -> str | None:
-    locales = payload.get("localeInfo")
-    texts = locales.get(locale) if isinstance(locales, dict) else None
-    return _text(texts, "name") if isinstance(texts, dict) else None
-
-
-def _price(payload: dict[str, JsonValue]) -> PriceDocument | None:
-    current = _cents(payload, "currentAmountCent")
-    original = _cents(payload, "originalAmountCent")
-    if current is None and original is None:
-        return None
-    return PriceDocument(
-        current_cent=current, original_cent=original, currency=_text(payload, "currencyCode")
-    )
-
-
-def _moment(value: JsonValue) -> MomentDocument | None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        return None
-    shown = format_hk(value) if MIN_MS <= value < END_MS else f"{value} ms (out of range)"
-    return MomentDocument(ms=value, hong_kong=shown)
-
-
 def _check_consistent(document: PlanDocument, where: str) -> None:
     """A hand-edited plan must not reach apply: one step per key in key order, counts, and
     what is sent against its hash."""
@@ -590,6 +334,19 @@ def _check_send(step: StepDocument, where: str) -> None:
         )
     if step.send.get("requestId") != step.request_id:
         raise _refuse(where, f"step {step.key!r}: its request_id is not the one in send")
+
+
+def _other_version(version: JsonValue) -> str:
+    made_by = ""
+    if isinstance(version, int) and not isinstance(version, bool):
+        made_by = (
+            " (made by an older ipass)"
+            if version < PLAN_FORMAT_VERSION
+            else " (made by a newer ipass)"
+        )
+    return (
+        f"has format_version {version!r}{made_by}; this ipass reads version {PLAN_FORMAT_VERSION}"
+    )
 
 
 def _refuse(where: str, problem: str) -> ConflictError:

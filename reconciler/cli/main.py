@@ -26,6 +26,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("reconciler.cli.catalog", "render"),
     "schema": ("reconciler.cli.catalog", "schema"),
     "plan": ("reconciler.cli.reconcile", "plan"),
+    "preview": ("reconciler.cli.preview", "preview"),
     "apply": ("reconciler.cli.reconcile", "apply"),
     "state": ("reconciler.cli.state", "state"),
     "keys": ("reconciler.cli.keys", "keys"),

@@ -167,7 +167,8 @@ def _image(
     return ImageView(
         name=name,
         url=visible_line(url),
-        src=url if https else None,
+        # Only with an image source: without one, building and opening stay offline.
+        src=url if https and context.images is not None else None,
         checked=_facts_words(facts),
         flags=tuple(problem.kind for problem in found),
         changed=changed,

@@ -72,7 +72,7 @@ class ImageFacts:
 class ImageView:
     name: str  # imageUrl or merchantLogo
     url: str | None  # the URL as visible text
-    src: str | None  # the raw URL, only when it is https (the page may load it)
+    src: str | None  # the raw URL when it is https and images are checked (the page loads it)
     checked: str | None  # what the check found ("350 x 350, 42 KB"), None if not checked
     flags: tuple[ProblemKind, ...] = ()
     changed: bool = False

@@ -239,3 +239,16 @@ def _title(payload: Payload) -> str:
         if isinstance(name, str):
             return visible_line(name)
     return "(no name)"
+
+
+def image_urls(plan: Plan) -> list[str]:
+    """Every https image and logo URL the cards of `plan` show, once each, in plan order."""
+    seen: dict[str, None] = {}
+    for step in plan.steps:
+        sides = _sides(step)
+        for payload in (sides.published, sides.catalog):
+            for name in ("imageUrl", "merchantLogo"):
+                url = payload.get(name) if payload is not None else None
+                if isinstance(url, str) and url.startswith("https://"):
+                    seen.setdefault(url, None)
+    return list(seen)

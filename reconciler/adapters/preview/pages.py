@@ -1,0 +1,88 @@
+"""The preview's pages as HTML text, from our own templates with autoescaping.
+
+These templates are ipass's, shipped in the package; the catalog's Jinja (a sandbox, in
+domain.templating) never sees them. Every value from the catalog or the state reaches the page
+through autoescaping; the only unescaped markup is the QR code's SVG, drawn by segno from a
+fixed sample value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Final
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
+
+from reconciler.adapters.preview.codes import Drawing, drawing
+from reconciler.domain.preview import CodeView, EntryView, PreviewSheet
+from reconciler.domain.preview.measure import (
+    BOXES,
+    CARD_PADDING_PX,
+    CARD_WIDTH_PX,
+    LOGO_GAP_PX,
+    LOGO_PX,
+)
+
+# No scripts, no frames, no forms, no fonts or connections; images over https (the catalog's)
+# or inline (the barcodes); the one stylesheet beside the pages.
+CSP: Final = (
+    "default-src 'none'; img-src https: data:; style-src 'self'; base-uri 'none'; "
+    "form-action 'none'"
+)
+_CSS_CLASSES: Final = {"brandName": "brand", "name": "name", "subName": "sub"}
+
+
+@dataclass(frozen=True)
+class _Box:
+    css: str
+    width: int
+    font: int
+    bold: bool
+
+
+def _draw(view: CodeView) -> Drawing | None:
+    return drawing(view.standard, view.sample) if view.sample is not None else None
+
+
+class PageRenderer:
+    """Renders the index, one page per entry and the stylesheet (templates compiled once)."""
+
+    @cached_property
+    def _env(self) -> Environment:
+        env = Environment(
+            loader=PackageLoader("reconciler.adapters.preview", "templates"),
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+        env.globals["draw"] = _draw
+        env.globals["csp"] = CSP
+        return env
+
+    @cached_property
+    def _card(self) -> Template:
+        return self._env.get_template("card.html.j2")
+
+    def index(self, sheet: PreviewSheet) -> str:
+        template = self._env.get_template("index.html.j2")
+        return template.render(sheet=sheet, environment=sheet.environment, root="")
+
+    def entry(self, entry: EntryView, environment: str) -> str:
+        return self._card.render(entry=entry, environment=environment, root="../")
+
+    def stylesheet(self) -> str:
+        boxes = [
+            (name, _Box(_CSS_CLASSES[name], box.width_px, box.font_px, box.bold))
+            for name, box in BOXES.items()
+        ]
+        return self._env.get_template("preview.css.j2").render(
+            boxes=boxes,
+            card_width=CARD_WIDTH_PX,
+            padding=CARD_PADDING_PX,
+            inner=CARD_WIDTH_PX - 2 * CARD_PADDING_PX,
+            logo=LOGO_PX,
+            logo_gap=LOGO_GAP_PX,
+        )

@@ -1,0 +1,145 @@
+"""The preview folder on disk: index.html, preview.css and cards/, written without following links.
+
+ipass writes only into a folder that is new, empty, or a previous preview (it holds the marker
+file `.ipass-preview`), so `--out` pointed at the wrong folder deletes nothing. The card pages
+are written into a fresh folder beside the old ones, which is then swapped in: a reader sees the
+old pages or the new ones. Pages are not fsynced one by one: they are rebuilt by the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from reconciler.adapters.files import ensure_folder, write_atomic
+from reconciler.adapters.preview.pages import PageRenderer
+from reconciler.domain.preview import PreviewSheet
+from reconciler.errors import InvalidInput, StorageError
+
+MARKER: Final = ".ipass-preview"
+CARDS: Final = "cards"
+_STAGING: Final = ".cards-new-"
+_OLD: Final = ".cards-old-"
+_MARKER_TEXT: Final = (
+    b"This folder was written by `ipass preview`; each run replaces index.html, preview.css "
+    b"and cards/. Safe to delete.\n"
+)
+_NEW_FILE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class WrittenPreview:
+    index: Path
+    pages: int
+
+
+def write_site(out: Path, sheet: PreviewSheet, *, below: Path | None = None) -> WrittenPreview:
+    """Write the preview of `sheet` into `out` (links between `below` and `out` are refused)."""
+    claim_folder(out, below=below)
+    renderer = PageRenderer()
+    staging = _staging_folder(out)
+    try:
+        for entry in sheet.entries:
+            page = renderer.entry(entry, sheet.environment)
+            write_new(staging / f"{entry.slug}.html", page.encode("utf-8"))
+        write_atomic(out / "preview.css", renderer.stylesheet().encode("utf-8"))
+        _swap_in(out, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    index = out / "index.html"
+    write_atomic(index, renderer.index(sheet).encode("utf-8"))
+    return WrittenPreview(index, len(sheet.entries))
+
+
+def claim_folder(out: Path, *, below: Path | None) -> None:
+    """Make `out` ours: create it, or accept it if empty or marked; then mark it."""
+    try:
+        names = os.listdir(out) if _is_real_folder(out) else None
+    except OSError as error:
+        raise StorageError.refused(out, "list the folder", error) from None
+    if names is not None and names and MARKER not in names:
+        raise InvalidInput(
+            f"{out}: exists and is not an ipass preview (it has no {MARKER} file); ipass "
+            "writes a preview only into a new or empty folder, or over an earlier preview",
+            hint="give --out a new folder, or empty this one",
+        )
+    ensure_folder(out, below=below)
+    write_atomic(out / MARKER, _MARKER_TEXT)
+    for name in names or ():
+        if name.startswith((_STAGING, _OLD)):  # left by a run that was stopped
+            _remove_folder(out / name)
+
+
+def _is_real_folder(path: Path) -> bool:
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise StorageError.refused(path, "open the folder", error) from None
+    return stat.S_ISDIR(info.st_mode)  # a link or a file is refused by ensure_folder
+
+
+def _staging_folder(out: Path) -> Path:
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=_STAGING, dir=out))
+        staging.chmod(0o755)
+    except OSError as error:
+        raise StorageError.refused(out, "create a folder in", error) from None
+    return staging
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Create `path` (it must not exist; never through a link) holding `data`."""
+    try:
+        fd = os.open(path, _NEW_FILE, 0o644)
+    except OSError as error:
+        raise StorageError.refused(path, "create", error) from None
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as error:
+        raise StorageError.refused(path, "write", error) from None
+    finally:
+        os.close(fd)
+
+
+def _swap_in(out: Path, staging: Path) -> None:
+    cards = out / CARDS
+    old: Path | None = None
+    if cards.is_symlink() or (cards.exists() and not cards.is_dir()):
+        raise StorageError(
+            f"{cards}: is not a folder (a link or a file); ipass keeps the card pages here",
+            hint="remove it, then run ipass preview again",
+        )
+    try:
+        if cards.exists():
+            old = Path(tempfile.mkdtemp(prefix=_OLD, dir=out))
+            os.replace(cards, old / CARDS)
+        os.replace(staging, cards)
+    except OSError as error:
+        raise StorageError.refused(cards, "replace the folder", error) from None
+    if old is not None:
+        _remove_folder(old)
+
+
+def _remove_folder(folder: Path) -> None:
+    """Delete one of our own folders; shutil.rmtree never follows a link inside it."""
+    with contextlib.suppress(FileNotFoundError):
+        if folder.is_symlink() or not folder.is_dir():
+            raise StorageError(
+                f"{folder}: is not a folder; ipass will not remove it",
+                hint="remove it by hand",
+            )
+        try:
+            shutil.rmtree(folder)
+        except OSError as error:
+            raise StorageError.refused(folder, "remove the old folder", error) from None

@@ -1,0 +1,80 @@
+"""`ipass preview`: dispatch to the preview use case and say where the pages are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.cli.catalog import env_option, exclude_option, target_option
+from reconciler.cli.resolve import resolve_target
+from reconciler.errors import ExitCode
+
+
+@click.command()
+@env_option
+@target_option
+@exclude_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write (default: .ipass/preview/ENV/). It must be new, empty, or an "
+    "earlier preview: ipass replaces what it wrote there and nothing else.",
+)
+@click.option(
+    "--fetch-images",
+    is_flag=True,
+    help="Download each https image and logo (at most 1 MB each, no credentials, no proxy "
+    "from the environment) to check its size, weight and ratio. Without it, the images "
+    "are checked from the folder `[preview] images` in ipass.toml names, if any.",
+)
+def preview(
+    *,
+    environment: str | None,
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    out: Path | None,
+    fetch_images: bool,
+) -> int:
+    """Write an HTML proof sheet of the cards as customers will see them.
+
+    One page per entry shows its card in zh_HK and en_US side by side: logo,
+    brand, name and subtitle, the image with the bottom third that may be
+    cropped, price, dates in Hong Kong time, the code drawn from a sample value,
+    the button and its link, the description, categories, stock, exposure and
+    the ticket details. Problems are marked on the card: text too long or too
+    wide, a missing locale, an image that is not https, dates that passed or end
+    before they start, and with images to check, their size, weight and ratio.
+
+    \b
+    The index lists the entries as `ipass plan` orders them (what needs a
+    person first). An edited entry (blocked, replace) shows the published card
+    beside the catalog card, the changed fields highlighted.
+
+    \b
+    Open DIR/index.html in a browser: the pages need no server and run no
+    script. Building needs no network and no credentials. Exits 0 even when
+    cards have problems (they are counted), 1 when the catalog is invalid.
+
+    \b
+    Examples:
+      ipass preview
+      ipass preview --select product:MOVIE --out /tmp/cards
+    """
+    from reconciler.domain.plan import PlanOptions
+    from reconciler.domain.text import printable
+    from reconciler.usecases.preview import build_preview, preview_ports
+
+    target = resolve_target(environment)
+    ports = preview_ports(target, fetch_images=fetch_images)
+    result = build_preview(target, PlanOptions(targets, excludes), out=out, ports=ports)
+    plural = "entry" if result.entries == 1 else "entries"
+    problems = f"{result.problems} problem{'' if result.problems == 1 else 's'} on the cards"
+    images = (
+        f"images checked from the {result.images_from}"
+        if result.images_from
+        else ("images not checked (see --fetch-images)")
+    )
+    click.echo(printable(f"wrote {result.index}: {result.entries} {plural}, {problems}"))
+    click.echo(printable(images))
+    return int(ExitCode.OK)

@@ -364,11 +364,30 @@ def test_create_entry_reads_like_a_proof_sheet() -> None:
         "create   coffee-voucher",
         "  Why:           new entry",
         "  Product:       Gift card / coupon",
-        "  Name (zh_HK):  咖啡券",
-        "  Name (en_US):  Coffee Voucher",
         "  Price:         HK$28.00 (was HK$38.00)",
         "  Dates:         2027-01-01 00:00 HKT to 2027-12-31 23:59 HKT",
         "  Source:        catalog/templates/coffee-voucher.yaml",
+        "  zh_HK:",
+        "    Name:        咖啡券",
+        "    Subtitle:    not set",
+        "    Brand:       珍珠河",
+        "    Description: | 咖啡券。",
+        "  en_US:",
+        "    Name:        Coffee Voucher",
+        "    Subtitle:    not set",
+        "    Brand:       Pearl River",
+        "    Description: | Coffee Voucher.",
+        f"  Image:         {CDN}/coffee-voucher-350.png",
+        f"  Logo:          {CDN}/brand/logo-200.png",
+        "  Categories:    CoffeeAndTea",
+        "  Stock:         5,000",
+        "  Code:          qrcode (QRCODE)",
+        "  Button:        usage",
+        f"  Button link:   {APP}&page=pages/use/index&query=key%3Dcoffee-voucher",
+        "  Order page:    not set",
+        "  Detail page:   not set",
+        "  Exposure:      exposed",
+        f"  Merchant:      {MERCHANT}",
     ]
 
 
@@ -568,11 +587,17 @@ def test_text_keeps_hostile_names_on_their_own_line_and_inert() -> None:
     assert "\x1b" not in text
     assert "\u202e" not in text
     assert "\u2028" not in text
-    assert "  Name (en_US):  x\\n::set-output name=approved::true" in text.splitlines()
+    # Creates (odd) show their card, names included; blocked entries (even) a Name line.
+    assert "    Name:        x\\n::set-output name=approved::true" in text.splitlines()
     assert "  Name (en_US):  \\u001b]0;owned\\u0007\\u001b[2J" in text.splitlines()
-    assert "  Name (en_US):  ok ##[\\error]forged annotation" in text.splitlines()
-    # Every entry has exactly its usual lines: nothing was split or joined.
-    assert all(len(entry(text, f"h{i}")) == 8 for i in range(1, len(HOSTILE), 2))
+    assert "    Name:        ok ##[\\error]forged annotation" in text.splitlines()
+    # Every entry has exactly its usual lines: nothing was split or joined, except that each
+    # locale's description (the name and a full stop) keeps its line breaks.
+    usual = len(entry(plan_text(make_plan([create("h", body("h"))])), "h"))
+    for index in range(1, len(HOSTILE), 2):
+        breaks = 2 * HOSTILE[index].count("\n")
+        assert len(entry(text, f"h{index}")) == usual + breaks
+    assert "                 | ::set-output name=approved::true." in text.splitlines()
 
 
 def test_an_invisible_edit_is_visible_in_the_diff() -> None:
@@ -585,7 +610,7 @@ def test_an_invisible_edit_is_visible_in_the_diff() -> None:
 def test_emoji_sequences_are_left_alone() -> None:
     family = "Family pass \U0001f468\u200d\U0001f469\u200d\U0001f467"
     text = plan_text(make_plan([create("family", body("family", en=family))]))
-    assert f"  Name (en_US):  {family}" in text.splitlines()
+    assert f"    Name:        {family}" in text.splitlines()
 
 
 def test_markdown_escapes_hostile_names() -> None:
@@ -653,16 +678,31 @@ def test_markdown_has_one_collapsible_block_per_entry_needing_attention() -> Non
         "rail-guangzhou",
     ]
     assert summaries(markdown) == keys
+    link = f"{APP}&amp;page=pages/use/index&amp;query=key%3Dcoffee-voucher"
     assert details(markdown, "coffee-voucher") == (
-        "<details><summary>🟢 <b>create</b> <code>coffee-voucher</code> · "
+        "<details open><summary>🟢 <b>create</b> <code>coffee-voucher</code> · "
         "<code>Coffee Voucher</code></summary>\n\n"
         "- **Why:** new entry\n"
         "- **Product:** Gift card / coupon\n"
-        "- **Name (zh_HK):** <code>咖啡券</code>\n"
-        "- **Name (en_US):** <code>Coffee Voucher</code>\n"
         "- **Price:** HK&#36;28.00 (was HK&#36;38.00)\n"
         "- **Dates:** 2027-01-01 00:00 HKT to 2027-12-31 23:59 HKT\n"
         "- **Source:** <code>catalog/templates/coffee-voucher.yaml</code>\n"
+        "\n| Text | zh_HK | en_US |\n|---|---|---|\n"
+        "| **Name** | <code>咖啡券</code> | <code>Coffee Voucher</code> |\n"
+        "| **Subtitle** | not set | not set |\n"
+        "| **Brand** | <code>珍珠河</code> | <code>Pearl River</code> |\n"
+        "| **Description** | <code>咖啡券。</code> | <code>Coffee Voucher.</code> |\n\n"
+        f"- **Image:** <code>{CDN}/coffee-voucher-350.png</code>\n"
+        f"- **Logo:** <code>{CDN}/brand/logo-200.png</code>\n"
+        "- **Categories:** <code>CoffeeAndTea</code>\n"
+        "- **Stock:** 5,000\n"
+        "- **Code:** <code>qrcode (QRCODE)</code>\n"
+        "- **Button:** <code>usage</code>\n"
+        f"- **Button link:** <code>{link}</code>\n"
+        "- **Order page:** not set\n"
+        "- **Detail page:** not set\n"
+        "- **Exposure:** <code>exposed</code>\n"
+        f"- **Merchant:** <code>{MERCHANT}</code>\n"
         "\n</details>"
     )
 

@@ -70,11 +70,13 @@ _DATE_PATHS: Final = frozenset({"startDate", "endDate"})
 
 @dataclass(frozen=True)
 class Fact:
-    """One labelled line; `literal` values are catalog or state text, shown exactly."""
+    """One labelled value; `literal` values are catalog or state text, shown exactly, and a
+    `multiline` one keeps its line breaks (each line shown on its own)."""
 
     label: str
     value: str
     literal: bool = False
+    multiline: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,15 +127,14 @@ def options_line(document: PlanDocument) -> str | None:
     return " ".join(flags) + (left if outside else "")
 
 
-def facts(step: StepDocument) -> list[Fact]:
-    lines = [
-        Fact("Why", step.reason),
-        Fact("Product", product_words(step.product)),
-        _literal("Name (zh_HK)", step.names.zh_HK, "not set"),
-        _literal("Name (en_US)", step.names.en_US, "not set"),
-        Fact("Price", price_words(step.price)),
-        Fact("Dates", date_words(step.start, step.end)),
-    ]
+def facts(step: StepDocument, *, names: bool = True) -> list[Fact]:
+    """The summary of a step; `names=False` when its whole card follows (names included)."""
+    lines = [Fact("Why", step.reason), Fact("Product", product_words(step.product))]
+    if names:
+        lines.append(_literal("Name (zh_HK)", step.names.zh_HK, "not set"))
+        lines.append(_literal("Name (en_US)", step.names.en_US, "not set"))
+    lines.append(Fact("Price", price_words(step.price)))
+    lines.append(Fact("Dates", date_words(step.start, step.end)))
     if step.template_code is not None:
         lines.append(_literal("Published as", step.template_code, ""))
     if step.action in (Action.UNKNOWN, Action.RETRY) and step.recorded_request_id is not None:

@@ -1,18 +1,34 @@
 """The plan as a pull-request comment: a summary, counts, one collapsible block per entry.
 
-Catalog and state text is escaped for Markdown and HTML (`&`, `<`, `>`, `|`, backticks and
-every other character that Markdown would act on become character references) and shown in
-`<code>`, where GitHub neither links nor @-mentions. The comment stays under a length limit,
-cut at an entry boundary with a note when the plan is longer.
+Catalog and state text is escaped exactly once for Markdown and HTML (`&`, `<`, `>`, `|`,
+backticks and every other character that Markdown would act on become character references)
+and shown in `<code>`, where GitHub neither links nor @-mentions. A multi-line value (a
+description) is one `<code>` per line joined with `<br>`, so it keeps its line breaks inside a
+table cell or a list item and no line of it can start a Markdown block.
+
+A create, replace or adopt shows its whole card, the two locales side by side. Blocked and
+unknown entries are open; creates are open too while the comment up to them stays under half
+its limit (the open cards are what a reviewer reads first), and the rest are collapsed after a
+note saying so. The comment stays under a length limit, cut at an entry boundary with a note
+when the plan is longer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
 from reconciler.domain.plan import Action
-from reconciler.domain.plan_document import PlanDocument, StepDocument
+from reconciler.domain.plan_document_models import CardDocument, PlanDocument, StepDocument
+from reconciler.domain.plan_render.card import (
+    LOCALES,
+    card_facts,
+    lines,
+    locale_card,
+    locale_facts,
+    shown_card,
+)
 from reconciler.domain.plan_render.facts import (
     COUNTED,
     ORDER,
@@ -44,8 +60,12 @@ _MARKS: Final = {
     Action.UNKNOWN: "🔴",
     Action.NOOP: "⚪",
 }
-# Opened by default: a reviewer has to act on these.
-_OPEN: Final = frozenset({Action.BLOCKED, Action.UNKNOWN})
+# Opened by default: a reviewer has to act on these, or (creates, within the budget) read them.
+_OPEN: Final = frozenset({Action.BLOCKED, Action.UNKNOWN, Action.CREATE})
+_OPENED: Final = "<details open>"
+_CLOSED: Final = "<details>"
+# Creates are open while the comment up to them is under 1/_OPEN_SHARE of its limit.
+_OPEN_SHARE: Final = 2
 _ESCAPES: Final = {
     "&": "&amp;",
     "<": "&lt;",
@@ -57,22 +77,24 @@ _TABLE: Final = str.maketrans(_ESCAPES)
 
 @dataclass(frozen=True)
 class _Block:
-    """The text of one entry (or of one key in the unchanged list)."""
+    """The text of one entry (or of one key in the unchanged list, or the collapse note)."""
 
     text: str
-    action: Action
+    action: Action | None  # None: the note before the collapsed creates
 
 
 def document_markdown(document: PlanDocument, *, limit: int = DEFAULT_LIMIT) -> str:
     head = _head(document)
-    foot = _foot(document)
-    environment = document.binding.environment
-    blocks = [_Block(_entry(step, environment), step.action) for step in attention(document)]
-    blocks.extend(_Block(text, Action.NOOP) for text in _unchanged_items(unchanged(document)))
-    full = head + "".join(block.text for block in blocks) + _unchanged_close(document) + foot
-    if len(full) < limit:
-        return full
-    return _cut(document, head, blocks, foot, limit)
+    tail = _unchanged_close(document) + _foot(document)
+    blocks: list[_Block] = []
+    used = len(head) + len(tail)
+    # Entries are rendered until the comment is full; the ones after are only counted.
+    for block in _blocks(document, len(head), limit // _OPEN_SHARE):
+        used += len(block.text)
+        if used >= limit:
+            return _cut(document, head, blocks, limit)
+        blocks.append(block)
+    return head + "".join(block.text for block in blocks) + tail
 
 
 def md(text: str) -> str:
@@ -106,14 +128,51 @@ def _foot(document: PlanDocument) -> str:
     )
 
 
+def _blocks(document: PlanDocument, used: int, open_limit: int) -> Iterator[_Block]:
+    """Every entry's block in reading order, the collapse note before the first closed create.
+
+    `used` is the length of the comment before the entries: creates stay open while the
+    comment up to and including them is shorter than `open_limit`.
+    """
+    environment = document.binding.environment
+    creates = document.summary.create  # creates not yet shown
+    collapsing = False
+    for step in attention(document):
+        text = _entry(step, environment)
+        if step.action is Action.CREATE:
+            if not collapsing and used + len(text) >= open_limit:
+                collapsing = True
+                note = _collapsed_note(creates)
+                used += len(note)
+                yield _Block(note, None)
+            if collapsing:
+                text = _CLOSED + text.removeprefix(_OPENED)
+            creates -= 1
+        used += len(text)
+        yield _Block(text, step.action)
+    for item in _unchanged_items(unchanged(document)):
+        yield _Block(item, Action.NOOP)
+
+
+def _collapsed_note(count: int) -> str:
+    these = "entry to create is" if count == 1 else "entries to create are"
+    return (
+        f"> [!NOTE]\n> **The other {count:,} {these} collapsed** to fit this comment's "
+        "reading budget: open one to see its card.\n\n"
+    )
+
+
 def _entry(step: StepDocument, environment: str) -> str:
-    opened = " open" if step.action in _OPEN else ""
+    opened = _OPENED if step.action in _OPEN else _CLOSED
     name = step.names.en_US or step.names.zh_HK
     title = f"{_MARKS[step.action]} <b>{step.action.value}</b> {code(step.key)}"
     if name is not None:
         title += f" · {code(name)}"
-    parts = [f"<details{opened}><summary>{title}</summary>\n\n"]
-    parts.extend(f"- **{fact.label}:** {_fact(fact)}\n" for fact in facts(step))
+    card = shown_card(step)
+    parts = [f"{opened}<summary>{title}</summary>\n\n"]
+    parts.extend(_item(fact) for fact in facts(step, names=card is None))
+    if card is not None:
+        parts.append(_card(card))
     if step.changes:
         parts.append(_changes(step))
     todo = next_steps(step, environment)
@@ -123,8 +182,27 @@ def _entry(step: StepDocument, environment: str) -> str:
     return "".join(parts)
 
 
+def _item(fact: Fact) -> str:
+    return f"- **{fact.label}:** {_fact(fact)}\n"
+
+
 def _fact(fact: Fact) -> str:
-    return code(fact.value) if fact.literal else md(fact.value)
+    if not fact.literal:
+        return md(fact.value)
+    if fact.multiline:
+        return "<br>".join(code(line) if line else "" for line in lines(fact.value))
+    return code(fact.value)
+
+
+def _card(card: CardDocument) -> str:
+    """The texts as a table, one column per locale, then the rest of the card as a list."""
+    columns = [locale_facts(locale_card(card, locale)) for locale in LOCALES]
+    rows = "".join(
+        f"| **{fact.label}** | " + " | ".join(_fact(column[row]) for column in columns) + " |\n"
+        for row, fact in enumerate(columns[0])
+    )
+    table = f"\n| Text | {' | '.join(LOCALES)} |\n|---|---|---|\n{rows}\n"
+    return table + "".join(_item(fact) for fact in card_facts(card))
 
 
 def _changes(step: StepDocument) -> str:
@@ -139,11 +217,11 @@ def _changes(step: StepDocument) -> str:
 
 
 def _hints(label: str, hints: tuple[Hint, ...]) -> str:
-    lines = [
+    shown = [
         f"{md(hint.prose)} {code(hint.command)}" if hint.command else md(hint.prose)
         for hint in hints
     ]
-    return f"\n**{label}:**\n" + "".join(f"- {line}\n" for line in lines)
+    return f"\n**{label}:**\n" + "".join(f"- {line}\n" for line in shown)
 
 
 def _unchanged_items(keys: list[str]) -> list[str]:
@@ -160,12 +238,18 @@ def _unchanged_close(document: PlanDocument) -> str:
     return "\n\n</details>\n" if unchanged(document) else ""
 
 
-def _cut(document: PlanDocument, head: str, blocks: list[_Block], foot: str, limit: int) -> str:
-    # The longest note is the one that leaves every entry out.
+def _cut(document: PlanDocument, head: str, blocks: list[_Block], limit: int) -> str:
+    """The comment cut at an entry boundary, with a note counting the entries left out.
+
+    `blocks` are those rendered before the comment was full: the note needs room, so fewer
+    may be shown.
+    """
     environment = document.binding.environment
-    longest = _note(blocks, len(blocks), environment)
-    reserve = len(longest) + len(_unchanged_close(document)) + len(foot)
-    used = len(head) + reserve
+    entries = [step.action for step in attention(document)]
+    entries.extend(Action.NOOP for _ in unchanged(document))
+    close, foot = _unchanged_close(document), _foot(document)
+    # The longest note is the one that leaves every entry out.
+    used = len(head) + len(_note(entries, len(entries), environment)) + len(close) + len(foot)
     if used >= limit:
         raise ValueError(f"limit {limit} is too small for the plan's summary ({used} characters)")
     shown = 0
@@ -174,16 +258,20 @@ def _cut(document: PlanDocument, head: str, blocks: list[_Block], foot: str, lim
             break
         used += len(block.text)
         shown += 1
-    body = "".join(block.text for block in blocks[:shown])
-    if shown > len(attention(document)):  # the unchanged list was opened: close it
-        body = body.removesuffix(", ") + _unchanged_close(document)
-    return head + body + _note(blocks[shown:], len(blocks), environment) + foot
+    if shown and blocks[shown - 1].action is None:  # a collapse note with no create after it
+        shown -= 1
+    kept = blocks[:shown]
+    body = "".join(block.text for block in kept)
+    if any(block.action is Action.NOOP for block in kept):  # the unchanged list was opened
+        body = body.removesuffix(", ") + close
+    left_out = entries[sum(block.action is not None for block in kept) :]
+    return head + body + _note(left_out, len(entries), environment) + foot
 
 
-def _note(left_out: list[_Block], total: int, environment: str) -> str:
+def _note(left_out: list[Action], total: int, environment: str) -> str:
     counts = dict.fromkeys(ORDER, 0)
-    for block in left_out:
-        counts[block.action] += 1
+    for action in left_out:
+        counts[action] += 1
     which = ", ".join(f"{n:,} {COUNTED[action]}" for action, n in counts.items() if n)
     return (
         f"\n> [!NOTE]\n> **{len(left_out):,} of {total:,} entries are not shown** ({which}) "

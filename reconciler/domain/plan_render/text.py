@@ -1,7 +1,8 @@
 """The plan as plain text for a terminal or a CI log: a proof sheet, one block per entry.
 
-Every line starts with text of ours (a label or an action word), never with catalog text, so
-a name cannot forge a line, a terminal escape or a GitHub Actions workflow command.
+Every line starts with text of ours (a label, an action word, or the `|` that opens each line
+of a description), never with catalog text, so a name cannot forge a line, a terminal escape
+or a GitHub Actions workflow command. Catalog text goes through `inline` exactly once.
 """
 
 from __future__ import annotations
@@ -9,8 +10,17 @@ from __future__ import annotations
 from typing import Final
 
 from reconciler.domain.plan import Action
-from reconciler.domain.plan_document import PlanDocument, StepDocument
+from reconciler.domain.plan_document_models import CardDocument, PlanDocument, StepDocument
+from reconciler.domain.plan_render.card import (
+    LOCALES,
+    card_facts,
+    lines,
+    locale_card,
+    locale_facts,
+    shown_card,
+)
 from reconciler.domain.plan_render.facts import (
+    Fact,
     Hint,
     attention,
     change_sides,
@@ -42,6 +52,8 @@ _COLORS: Final = {
 }
 _LABEL_WIDTH: Final = 15
 _INDENT: Final = "  "
+# A locale's texts are one level in, their values in the same column as every other value.
+_NESTED: Final = (_INDENT * 2, _LABEL_WIDTH - len(_INDENT))
 
 
 def document_text(document: PlanDocument, *, color: bool = False) -> str:
@@ -62,7 +74,12 @@ def _entry(step: StepDocument, environment: str, *, color: bool) -> list[str]:
     header = f"{step.action.value:<8} {inline(step.key)}"
     if color:
         header = f"{_BOLD}{_COLORS.get(step.action, '')}{header}{_RESET}"
-    lines = [header, *(_labelled(fact.label, inline(fact.value)) for fact in facts(step))]
+    card = shown_card(step)
+    lines = [header]
+    for fact in facts(step, names=card is None):
+        lines.extend(_fact(fact))
+    if card is not None:
+        lines.extend(_card(card))
     if step.changes:
         lines.append(f"{_INDENT}{changes_title(step)}:")
         currency = step.price.currency if step.price is not None else None
@@ -76,9 +93,35 @@ def _entry(step: StepDocument, environment: str, *, color: bool) -> list[str]:
     return lines
 
 
-def _labelled(label: str, value: str) -> str:
+def _card(card: CardDocument) -> list[str]:
+    shown = []
+    for locale in LOCALES:
+        texts = locale_card(card, locale)
+        if texts is None:
+            shown.append(_labelled(locale, "not set"))
+            continue
+        shown.append(f"{_INDENT}{locale}:")
+        for fact in locale_facts(texts):
+            shown.extend(_fact(fact, *_NESTED))
+    for fact in card_facts(card):
+        shown.extend(_fact(fact))
+    return shown
+
+
+def _fact(fact: Fact, indent: str = _INDENT, width: int = _LABEL_WIDTH) -> list[str]:
+    """A fact's lines; each line of a multi-line value starts with `|`, so it starts with ours."""
+    if not fact.multiline:
+        return [_labelled(fact.label, inline(fact.value), indent, width)]
+    values = [f"| {inline(line)}" if line else "|" for line in lines(fact.value)]
+    return [
+        _labelled("" if index else fact.label, value, indent, width)
+        for index, value in enumerate(values)
+    ]
+
+
+def _labelled(label: str, value: str, indent: str = _INDENT, width: int = _LABEL_WIDTH) -> str:
     head = f"{label}:" if label else ""
-    return f"{_INDENT}{head:<{_LABEL_WIDTH}}{value}"
+    return f"{indent}{head:<{width}}{value}"
 
 
 def _block(label: str, hints: tuple[Hint, ...]) -> list[str]:

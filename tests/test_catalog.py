@@ -46,14 +46,14 @@ def project(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
 
 
 def test_example_catalog_is_clean(capsys: pytest.CaptureFixture[str]) -> None:
-    run = run_cli(capsys, "-C", str(REPO), "validate")
+    run = run_cli(capsys, "-C", str(REPO), "validate", "--no-cache")
     assert run.code == 0, run.out + run.err
     assert run.out.startswith("ok: 10 entries from 8 files are valid for environment sandbox")
 
 
 def test_example_catalog_render_is_canonical_and_stable(capsys: pytest.CaptureFixture[str]) -> None:
-    first = run_cli(capsys, "-C", str(REPO), "render")
-    second = run_cli(capsys, "-C", str(REPO), "render")
+    first = run_cli(capsys, "-C", str(REPO), "render", "--no-cache")
+    second = run_cli(capsys, "-C", str(REPO), "render", "--no-cache")
     assert first.code == 0, first.err
     assert first.out == second.out
     bodies = json.loads(first.out)
@@ -84,10 +84,10 @@ def test_example_catalog_render_is_canonical_and_stable(capsys: pytest.CaptureFi
 
 
 def test_render_selected_key_and_unknown_key(capsys: pytest.CaptureFixture[str]) -> None:
-    run = run_cli(capsys, "-C", str(REPO), "render", "cinema", "--pretty")
+    run = run_cli(capsys, "-C", str(REPO), "render", "--no-cache", "cinema", "--pretty")
     assert run.code == 0
     assert list(json.loads(run.out)) == ["cinema"]
-    run = run_cli(capsys, "-C", str(REPO), "render", "cinma")
+    run = run_cli(capsys, "-C", str(REPO), "render", "--no-cache", "cinma")
     assert run.code == 1
     assert run.err.splitlines() == [
         "error: no catalog entry with key 'cinma'",
@@ -261,7 +261,7 @@ def test_unknown_environment_and_missing_catalog(
     run = run_cli(capsys, "-C", str(tmp_path), "validate")
     assert run.code == 1
     assert run.err.startswith("error: no catalog folder at 'catalog'")
-    run = run_cli(capsys, "-C", str(REPO), "validate", "--env", "prod")
+    run = run_cli(capsys, "-C", str(REPO), "validate", "--no-cache", "--env", "prod")
     assert run.code == 1
     assert run.err.splitlines()[:2] == [
         "error: unknown environment 'prod'; known: production, sandbox",
@@ -298,7 +298,7 @@ def test_validate_keeps_the_http_stack_out(tmp_path: Path) -> None:
 
     code = (
         "import sys; from reconciler.cli.main import main; "
-        f"rc = main(['-C', {str(REPO)!r}, 'validate']); "
+        f"rc = main(['-C', {str(REPO)!r}, 'validate', '--no-cache']); "
         "heavy = sorted(m for m in ('requests', 'cryptography', 'deepdiff', 'urllib3') "
         "if m in sys.modules); print(rc, heavy)"
     )

@@ -141,6 +141,6 @@ def test_apply_progress_state_and_sandbox_listings_are_escaped(
 
 def test_the_example_catalog_needs_no_escaping(capsys: pytest.CaptureFixture[str]) -> None:
     """Escaping changes nothing for ordinary text: the example renders as plain UTF-8."""
-    run = run_cli(capsys, "-C", str(REPO), "render", "coffee-voucher")
+    run = run_cli(capsys, "-C", str(REPO), "render", "--no-cache", "coffee-voucher")
     assert run.code == 0, run.err
     assert "\\u" not in run.out

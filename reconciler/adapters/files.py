@@ -31,8 +31,11 @@ def _temp_prefix(name: str) -> str:
     return f".{name}."
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
     """Replace `path` with `data` so a reader sees the old file or the new one, never a mix.
+
+    `durable=False` skips both fsyncs, for files that may be lost but must never be torn (a
+    cache whose entries are checked when read): the rename alone is atomic.
 
     A symbolic link or anything but a regular file at `path` is refused, never replaced. The
     temp file is created exclusively (`mkstemp`: `O_CREAT|O_EXCL|O_NOFOLLOW`) beside `path`,
@@ -48,7 +51,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     except OSError as error:
         raise StorageError.refused(path.parent, "create a file in the folder", error) from None
     try:
-        write_all(fd, data, mode)
+        write_all(fd, data, mode, sync=durable)
         os.replace(tmp, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
@@ -56,7 +59,8 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         if isinstance(error, OSError):
             raise StorageError.refused(path, "write", error) from None
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def refuse_unless_regular(path: Path) -> None:
@@ -81,14 +85,15 @@ def refuse_unless_regular(path: Path) -> None:
         )
 
 
-def write_all(fd: int, data: bytes, mode: int) -> None:
+def write_all(fd: int, data: bytes, mode: int, *, sync: bool = True) -> None:
     """Write `data` to `fd`, set its exact `mode` (the umask does not apply), fsync, close."""
     try:
         os.fchmod(fd, mode)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
 

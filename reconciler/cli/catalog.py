@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.cli.context import options
 from reconciler.cli.resolve import catalog_workers, resolve_target
 from reconciler.errors import ExitCode
+
+if TYPE_CHECKING:
+    from reconciler.domain.config import Target
 
 env_option = click.option(
     "--env",
@@ -37,11 +42,27 @@ exclude_option = click.option(
 )
 
 
+no_cache_option = click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Render every catalog file, neither reading nor writing the render cache (.ipass/cache/).",
+)
+
+
+def resolve_cached(environment: str | None, no_cache: bool) -> Target:
+    """The environment's target, with the render cache turned off by --no-cache."""
+    target = resolve_target(environment)
+    return replace(target, render_cache=False) if no_cache else target
+
+
 @click.command()
 @env_option
 @target_option
 @exclude_option
-def validate(environment: str | None, targets: tuple[str, ...], excludes: tuple[str, ...]) -> int:
+@no_cache_option
+def validate(
+    environment: str | None, targets: tuple[str, ...], excludes: tuple[str, ...], no_cache: bool
+) -> int:
     """Check every catalog entry against every createTemplate rule.
 
     Prints each problem on one line as `file:line:col: field: message [VENDOR_CODE]`,
@@ -52,7 +73,7 @@ def validate(environment: str | None, targets: tuple[str, ...], excludes: tuple[
     from reconciler.domain.text import printable
     from reconciler.usecases.catalog import load_catalog, published_keys, selected
 
-    target = resolve_target(environment)
+    target = resolve_cached(environment, no_cache)
     result = load_catalog(target, published=published_keys(target), workers=catalog_workers())
     if targets or excludes:
         result = selected(result, targets, excludes)
@@ -76,12 +97,15 @@ def validate(environment: str | None, targets: tuple[str, ...], excludes: tuple[
 @target_option
 @exclude_option
 @click.option("--pretty", is_flag=True, help="Indent for reading (the bytes sent stay compact).")
+@no_cache_option
 def render(
+    *,
     keys: tuple[str, ...],
     environment: str | None,
     targets: tuple[str, ...],
     excludes: tuple[str, ...],
     pretty: bool,
+    no_cache: bool,
 ) -> int:
     """Print the exact createTemplate request bodies apply would send.
 
@@ -92,7 +116,7 @@ def render(
     from reconciler.usecases.catalog import bodies_json
     from reconciler.usecases.plan import render_bodies
 
-    target = resolve_target(environment)
+    target = resolve_cached(environment, no_cache)
     bodies = render_bodies(target, keys, targets, excludes, workers=catalog_workers())
     # Hidden characters inside strings are printed as \u escapes: the same JSON data, but a
     # terminal or CI log shows them instead of acting on them.

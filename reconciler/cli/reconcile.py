@@ -14,8 +14,14 @@ from typing import NoReturn
 
 import click
 
-from reconciler.cli.catalog import env_option, exclude_option, target_option
-from reconciler.cli.resolve import catalog_workers, resolve_target
+from reconciler.cli.catalog import (
+    env_option,
+    exclude_option,
+    no_cache_option,
+    resolve_cached,
+    target_option,
+)
+from reconciler.cli.resolve import catalog_workers
 from reconciler.domain.plan import Action, Plan, PlanOptions, PlanStep
 from reconciler.domain.text import json_text, printable
 from reconciler.errors import ExitCode, InvalidInput
@@ -61,6 +67,7 @@ retry_option = click.option(
     help="markdown fits a pull-request comment; json is versioned.",
 )
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
+@no_cache_option
 def plan(
     *,
     environment: str | None,
@@ -71,6 +78,7 @@ def plan(
     out: Path | None,
     fmt: str,
     detailed_exitcode: bool,
+    no_cache: bool,
 ) -> int:
     """Show what apply would publish: offline, no credentials needed.
 
@@ -86,7 +94,7 @@ def plan(
     from reconciler.usecases.saved_plan import save_plan
 
     wanted = PlanOptions(targets, excludes, replace, retry_unknown)
-    result = make_plan(resolve_target(environment), wanted, workers=catalog_workers())
+    result = make_plan(resolve_cached(environment, no_cache), wanted, workers=catalog_workers())
     if out is not None:
         save_plan(result, out)
     if fmt == "json":
@@ -203,6 +211,7 @@ def _stop_at_once(abandon: Callable[[], None], env_args: str) -> NoReturn:
     "sent; after a rejection or an unknown outcome no new one starts and those in flight "
     "finish. 1 creates in plan order and stops at the first failure.",
 )
+@no_cache_option
 def apply(
     *,
     plan_file: Path | None,
@@ -217,6 +226,7 @@ def apply(
     git_push: bool,
     git_remote: str,
     git_branch: str | None,
+    no_cache: bool,
 ) -> int:
     """Publish new entries to AlipayHK, recording every templateCode.
 
@@ -246,7 +256,7 @@ def apply(
             )
         saved = read_saved_plan(plan_file)
         environment = saved_environment(saved, environment)
-    target = resolve_target(environment)
+    target = resolve_cached(environment, no_cache)
     replacing = bool(replace or (saved is not None and saved.options.replace))
     reason = require_reason(reason, "--replace", required=replacing)
 

@@ -26,7 +26,13 @@ from pydantic import JsonValue
 
 from reconciler.domain.catalog_files import var_name_refusal
 from reconciler.domain.catalog_intents import INTENT_KEYS, Intents, read_intents
-from reconciler.domain.contract.rules import Violation, check_template_content
+from reconciler.domain.contract.codes import ResultCode
+from reconciler.domain.contract.rules import (
+    Violation,
+    check_template_content,
+    checked_start_ms,
+    start_date_violation,
+)
 from reconciler.domain.payload import content_payload, payload_digest
 from reconciler.domain.plan import Retirement
 from reconciler.domain.problems import FieldPath, Problem, format_field_path
@@ -41,7 +47,7 @@ from reconciler.domain.templating import (
     describe_cost,
     needs_rendering,
 )
-from reconciler.domain.yamlsafe import YamlDocument, YamlError, load_yaml_file
+from reconciler.domain.yamlsafe import YamlDocument, YamlError, load_yaml_file, load_yaml_text
 
 META_KEYS: Final = frozenset({"key", "vars", "for_each"}) | INTENT_KEYS
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -65,14 +71,36 @@ class CatalogEntry:
 
 @dataclass(frozen=True)
 class SharedInputs:
-    """What every catalog file is rendered with: loaded once per run."""
+    """What every catalog file is rendered with: loaded once per run.
+
+    Nothing here depends on the time or on the state, so a file's result depends only on these,
+    the macros and the file itself (a render cache keys on them); the start-date rule, which
+    depends on both, is checked afterwards on every run (`check_start_dates`).
+    """
 
     environment: str
     merchant_id: str
     variables: Mapping[str, PlainData]
     defaults: YamlDocument | None
-    now_ms: int
-    published: frozenset[str]
+
+
+@dataclass(frozen=True)
+class StartCheck:
+    """An entry's start date, located, for the one rule that depends on the time of day and on
+    the state: before it is published, an entry may not start in the past.
+
+    `entry` is the index in its file's `entries` of the entry this rule would invalidate (None
+    when the entry is invalid anyway: the rule's problem is still reported beside the others).
+    """
+
+    key: str
+    adopted: bool
+    start_ms: int
+    file: str
+    line: int
+    column: int
+    note: str
+    entry: int | None
 
 
 @dataclass(frozen=True)
@@ -97,10 +125,15 @@ class LoadedCatalog:
     cost: RenderCost = field(default_factory=RenderCost)
     stopped: BudgetStop | None = None
     skipped: BudgetName | None = None
+    # Start dates to check against the time of this run (`check_start_dates`).
+    start_checks: list[StartCheck] = field(default_factory=list)
 
 
 # Wall-clock budget for rendering all values of one file: a backstop for loop bombs.
 FILE_RENDER_SECONDS: Final = 2.0
+# A file that took more than this share of its deadline may fail on a busier machine: its
+# result depends on the time taken, so it is not worth keeping (`reusable`).
+_STEADY_SHARE: Final = 0.5
 
 
 def load_files(
@@ -124,6 +157,66 @@ def load_files(
             continue
         results.append(render_file(shown, document, shared, renderer))
     return results
+
+
+def render_sources(
+    sources: Sequence[tuple[str, bytes]],
+    shared: SharedInputs,
+    macro_sources: Mapping[str, str],
+    budget: CatalogBudget | None = None,
+) -> list[LoadedCatalog]:
+    """`load_files` over files already read: (shown name, bytes) pairs, one result each."""
+    renderer = Renderer(macro_sources, budget=budget)
+    results = []
+    for shown, data in sources:
+        try:
+            document = load_yaml_text(data, path=shown)
+        except YamlError as error:
+            results.append(LoadedCatalog(problems=[yaml_problem(error)]))
+            continue
+        results.append(render_file(shown, document, shared, renderer))
+    return results
+
+
+def reusable(result: LoadedCatalog) -> bool:
+    """True if `result` depends only on its inputs (not on the budget left or the time taken), so
+    it may be used again for the same inputs instead of rendering the file."""
+    if result.stopped is not None or result.skipped is not None:
+        return False
+    return result.cost.render_seconds < FILE_RENDER_SECONDS * _STEADY_SHARE
+
+
+def check_start_dates(
+    result: LoadedCatalog, now_ms: int, published: frozenset[str]
+) -> LoadedCatalog:
+    """`result` with the start-date rule applied at `now_ms`: an entry neither published nor
+    adopted that starts before then is a problem, and is no longer a valid entry.
+
+    Returns `result` itself when nothing changes; never modifies it (it may be shared).
+    """
+    fired = [
+        (check, violation)
+        for check in result.start_checks
+        if not check.adopted and check.key not in published
+        for violation in (start_date_violation(check.start_ms, now_ms),)
+        if violation is not None
+    ]
+    if not fired:
+        return result
+    dropped = {check.entry for check, _ in fired}
+    problems = [
+        Problem(
+            check.file,
+            check.line,
+            check.column,
+            format_field_path(violation.loc),
+            f"{violation.message}{check.note}",
+            str(violation.code),
+        )
+        for check, violation in fired
+    ]
+    entries = [entry for index, entry in enumerate(result.entries) if index not in dropped]
+    return dataclasses.replace(result, entries=entries, problems=[*result.problems, *problems])
 
 
 def render_file(
@@ -431,18 +524,33 @@ def _validate(
     unrendered: Sequence[FieldPath],
     intents: Intents,
 ) -> None:
-    # Rules that only make sense before publishing (a start date not in the past) do not apply
-    # to a published entry, nor to one adopted from AlipayHK.
-    before = key not in shared.published and intents.adopt is None
-    now = shared.now_ms if before else None
-    checked = check_template_content(content, now_ms=now, unrendered=unrendered)
+    # Every rule but the start date's, which depends on the time and the state: it is located
+    # here and checked by `check_start_dates` (it does not apply to a published entry, nor to
+    # one adopted from AlipayHK).
+    checked = check_template_content(content, now_ms=None, unrendered=unrendered)
     for violation in checked.violations:
         out.problems.append(_violation_problem(violation, document, shared.defaults, key))
+    index: int | None = None
     if checked.value is not None and not checked.violations and not unrendered:
         payload = content_payload(checked.value, shared.merchant_id)
         line = document.position_of(()).line  # the first field, after any leading comments
+        index = len(out.entries)
         out.entries.append(
             CatalogEntry(key, document.path, line, payload, payload_digest(payload), intents)
+        )
+    start = checked_start_ms(content, checked.violations, unrendered)
+    if start is not None:
+        where = _violation_problem(
+            Violation(("startDate",), "", ResultCode.PASS_TEMPLATE_START_TIME_LESS_CURRENT),
+            document,
+            shared.defaults,
+            key,
+        )
+        adopted = intents.adopt is not None
+        out.start_checks.append(
+            StartCheck(
+                key, adopted, start, where.file, where.line, where.column, where.message, index
+            )
         )
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import repeat
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from reconciler.domain import catalog as cat
 from reconciler.domain import catalog_files
@@ -16,8 +17,10 @@ from reconciler.domain.catalog_intents import load_retired
 from reconciler.domain.config import Target
 from reconciler.domain.plan import Retirement
 from reconciler.domain.problems import Problem
-from reconciler.domain.templating import CatalogBudget, Renderer
+from reconciler.domain.render_key import context_digest, file_key
+from reconciler.domain.templating import CatalogBudget, RenderCost, Renderer
 from reconciler.domain.yamlsafe import YamlError
+from reconciler.domain.yamlsafe.loader import read_yaml_bytes
 from reconciler.errors import InvalidInput
 
 # Starting a worker process costs about as much as loading 500 files: below this, stay serial.
@@ -26,6 +29,14 @@ MAX_WORKERS = 4
 # What rendering the whole catalog may cost (README, "What a value may contain"); tests set a
 # small one here, or pass `budget` to `load_catalog`.
 CATALOG_BUDGET = CatalogBudget()
+
+
+class ResultCache(Protocol):
+    """Where rendered files are kept between runs, by key (`adapters/render_cache.py`)."""
+
+    def get(self, key: str) -> cat.LoadedCatalog | None: ...
+    def put(self, key: str, result: cat.LoadedCatalog) -> None: ...
+    def prune(self, used: Collection[str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,9 @@ def load_catalog(
     `workers` > 1 spreads the files over that many processes (default: the usable cores, for
     catalogs large enough to repay starting them). `budget` bounds rendering all files together
     (default `CATALOG_BUDGET`); once it is spent, one problem names the costliest files.
+    With `target.render_cache`, files whose result is in `.ipass/cache/<env>/` are not rendered
+    (`_load_cached`); the start date, which depends on the time and the state, is checked on
+    every run.
     """
     root, catalog_dir, env_name = target.root, target.catalog_dir, target.name
     try:
@@ -76,8 +90,6 @@ def load_catalog(
             merchant_id=target.merchant_id,
             variables=catalog_files.load_variables(catalog_dir, root, env_name, reserved),
             defaults=catalog_files.load_mapping(catalog_dir / "defaults.yaml", root),
-            now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
-            published=published,
         )
         retired_file = catalog_files.load_mapping(catalog_dir / "retired.yaml", root)
     except YamlError as error:
@@ -88,7 +100,13 @@ def load_catalog(
     named = [(path, catalog_files.display(path, root)) for path in files]
     loaded = cat.LoadedCatalog()
     budget = CATALOG_BUDGET if budget is None else budget
-    results = _load_all(named, shared, macros, workers, budget)
+    cache = _open_cache(target)
+    if cache is None:
+        results = _load_all(named, shared, macros, workers, budget)
+    else:
+        results = _load_cached(named, shared, macros, cache, workers=workers, budget=budget)
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    results = [cat.check_start_dates(result, now, published) for result in results]
     for result in results:
         loaded.entries += result.entries
         loaded.problems += result.problems
@@ -176,29 +194,122 @@ def _load_all(
     workers: int | None,
     budget: CatalogBudget,
 ) -> list[cat.LoadedCatalog]:
-    """Per-file results in file order, computed here or shared with worker processes.
+    """Per-file results in file order, computed here or shared with worker processes."""
+    return _spread(cat.load_files, named, shared, macros, workers=workers, budget=budget)
+
+
+_Item = TypeVar("_Item")
+_Work = Callable[
+    [Sequence[_Item], cat.SharedInputs, Mapping[str, str], CatalogBudget],
+    list[cat.LoadedCatalog],
+]
+
+
+def _spread(
+    work: _Work[_Item],
+    items: Sequence[_Item],
+    shared: cat.SharedInputs,
+    macros: dict[str, str],
+    *,
+    workers: int | None,
+    budget: CatalogBudget,
+) -> list[cat.LoadedCatalog]:
+    """`work` over `items` (one result per item, in order), here or in worker processes.
 
     This process takes the first share itself: one process fewer to start, and its results need
     no pickling. Each share gets its slice of `budget` (by its number of files), so all processes
     together stay within it; each reports what its files cost.
     """
-    count = workers if workers is not None else _default_workers(len(named))
+    count = workers if workers is not None else _default_workers(len(items))
     if count <= 1:
-        return cat.load_files(named, shared, macros, budget)
+        return work(items, shared, macros, budget)
     from concurrent.futures import ProcessPoolExecutor  # only large catalogs pay for it
     from multiprocessing import get_context
 
     # Interleaved shares balance the work; spawn (not fork) is safe with threads running.
-    shares = [named[i::count] for i in range(count)]
-    slices = [budget.share(len(share), len(named)) for share in shares]
+    shares = [items[i::count] for i in range(count)]
+    slices = [budget.share(len(share), len(items)) for share in shares]
     with ProcessPoolExecutor(count - 1, mp_context=get_context("spawn")) as pool:
-        pending = pool.map(cat.load_files, shares[1:], repeat(shared), repeat(macros), slices[1:])
-        done = [cat.load_files(shares[0], shared, macros, slices[0]), *pending]
-    ordered: list[cat.LoadedCatalog] = [cat.LoadedCatalog()] * len(named)
+        pending = pool.map(work, shares[1:], repeat(shared), repeat(macros), slices[1:])
+        done = [work(shares[0], shared, macros, slices[0]), *pending]
+    ordered: list[cat.LoadedCatalog] = [cat.LoadedCatalog()] * len(items)
     for offset, results in enumerate(done):
         for index, result in enumerate(results):
             ordered[offset + index * count] = result
     return ordered
+
+
+def _open_cache(target: Target) -> ResultCache | None:
+    if not target.render_cache:
+        return None
+    from reconciler.adapters.render_cache import RenderCache
+
+    return RenderCache.open(target.work_dir / "cache" / target.name, target.root)
+
+
+def _load_cached(
+    named: list[tuple[Path, str]],
+    shared: cat.SharedInputs,
+    macros: dict[str, str],
+    cache: ResultCache,
+    *,
+    workers: int | None,
+    budget: CatalogBudget,
+) -> list[cat.LoadedCatalog]:
+    """`_load_all`, rendering only the files whose result `cache` does not hold.
+
+    Every file is read here, and keyed by its bytes and all else its result depends on
+    (`render_key`); only the misses are rendered (and shared out to worker processes). A file
+    taken from the cache renders nothing, but is charged what it cost when it was rendered, so
+    the budget's verdict does not depend on the cache: the misses get what is left. Reusable
+    results are stored; entries this run did not use are removed.
+    """
+    from reconciler.adapters.render_cache import code_digest
+
+    context = context_digest(shared, macros, code_digest())
+    results: list[cat.LoadedCatalog] = [cat.LoadedCatalog()] * len(named)
+    misses: list[tuple[int, str, str, bytes]] = []  # (index, key, shown name, bytes)
+    used: list[str] = []
+    for index, (path, shown) in enumerate(named):
+        try:
+            data = read_yaml_bytes(path, path=shown)
+        except YamlError as error:  # not a result of the file's bytes: never cached
+            results[index] = cat.LoadedCatalog(problems=[cat.yaml_problem(error)])
+            continue
+        key = file_key(context, shown, data)
+        used.append(key)
+        hit = cache.get(key)
+        if hit is None:
+            misses.append((index, key, shown, data))
+        else:
+            results[index] = hit
+    spent = _total_cost(results)
+    sources = [(shown, data) for _, _, shown, data in misses]
+    left = _less(budget, spent)
+    rendered = _spread(cat.render_sources, sources, shared, macros, workers=workers, budget=left)
+    for (index, key, _, _), result in zip(misses, rendered, strict=True):
+        results[index] = result
+        if cat.reusable(result):
+            cache.put(key, result)
+    cache.prune(used)
+    return results
+
+
+def _total_cost(results: Sequence[cat.LoadedCatalog]) -> RenderCost:
+    return RenderCost(
+        sum(result.cost.loop_iterations for result in results),
+        sum(result.cost.output_chars for result in results),
+        sum(result.cost.render_seconds for result in results),
+    )
+
+
+def _less(budget: CatalogBudget, spent: RenderCost) -> CatalogBudget:
+    """What is left of `budget` once `spent` is charged (nothing below zero)."""
+    return CatalogBudget(
+        loop_iterations=max(0, budget.loop_iterations - spent.loop_iterations),
+        output_chars=max(0, budget.output_chars - spent.output_chars),
+        render_seconds=max(0.0, budget.render_seconds - spent.render_seconds),
+    )
 
 
 def _default_workers(files: int) -> int:

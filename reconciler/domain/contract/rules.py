@@ -57,6 +57,8 @@ __all__ = [
     "check_pass_request",
     "check_template_content",
     "check_template_request",
+    "checked_start_ms",
+    "start_date_violation",
     "template_json_schema",
 ]
 
@@ -232,11 +234,20 @@ def _biz_mids(body: _Input) -> Iterator[Violation]:
         )
 
 
+def start_date_violation(start_ms: int, now_ms: int) -> Violation | None:
+    """The one rule that depends on the time of day: a start date must not lie in the past."""
+    if start_ms >= now_ms:
+        return None
+    message = f"{_when(start_ms)} is in the past (now {_when(now_ms)}); start from now on"
+    return Violation(("startDate",), message, Code.PASS_TEMPLATE_START_TIME_LESS_CURRENT)
+
+
 def _dates(body: _Input, now_ms: int | None) -> Iterator[Violation]:
     start, end = body.date("startDate"), body.date("endDate", end=True)
-    if start is not None and now_ms is not None and start < now_ms:
-        message = f"{_when(start)} is in the past (now {_when(now_ms)}); start from now on"
-        yield Violation(("startDate",), message, Code.PASS_TEMPLATE_START_TIME_LESS_CURRENT)
+    if start is not None and now_ms is not None:
+        past = start_date_violation(start, now_ms)
+        if past is not None:
+            yield past
     if start is not None and end is not None and end <= start:
         message = f"{_when(end)} must be after startDate ({_when(start)})"
         yield Violation(("endDate",), message, Code.PASS_TEMPLATE_TIME_INTERVAL_ILLEGAL)
@@ -320,6 +331,25 @@ def check_template_content(
         lambda b: _template_rules(b, now_ms),
         tuple(unrendered),
     )
+
+
+def checked_start_ms(
+    data: object, violations: Collection[Violation], unrendered: Collection[Loc] = ()
+) -> int | None:
+    """The start date `start_date_violation` would read in `data`, given what
+    `check_template_content(data, now_ms=None, unrendered=...)` found: None where that check
+    would say nothing (no valid start date, or a body too broken for cross-field rules).
+
+    For a caller that keeps the time-independent result and checks the time on every run.
+    """
+    if not isinstance(data, dict):
+        return None
+    # Rule violations never touch startDate (nor the whole body), so counting them as broken
+    # too gives the same answer as `_check`, which counts only field violations.
+    broken = (*unrendered, *(violation.loc for violation in violations))
+    if () in broken:
+        return None
+    return _Input(data, broken, tuple(unrendered)).date("startDate")
 
 
 def _with_typo_fixed(data: object) -> object:

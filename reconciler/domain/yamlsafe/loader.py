@@ -52,6 +52,13 @@ def load_yaml_file(
     )
 
 
+def read_yaml_bytes(file: Path, *, path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """A file's bytes exactly as `load_yaml_file` reads them (no link followed, nothing but a
+    regular file, the size checked first), for a caller that parses them with `load_yaml_text`
+    only when it needs to (the render cache keys on the bytes)."""
+    return _read_capped(file, path, max_bytes)
+
+
 def load_yaml_text(
     text: str | bytes,
     *,

@@ -36,6 +36,24 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "passes": ("reconciler.cli.passes", "passes"),
 }
 
+# What `ipass --help` lists beside each command, so the listing imports none of them. Each is
+# the first sentence of the command's own help; tests/test_startup_imports.py checks they agree.
+_SUMMARIES: dict[str, str] = {
+    "validate": "Check every catalog entry against every createTemplate rule.",
+    "render": "Print the exact createTemplate request bodies apply would send.",
+    "schema": "JSON Schemas that give catalog authors completion and checks in their editor.",
+    "plan": "Show what apply would publish: offline, no credentials needed.",
+    "apply": "Publish new entries to AlipayHK, recording every templateCode.",
+    "state": "Inspect and explicitly change the recorded state.",
+    "keys": "Manage the merchant key pair that signs requests to AlipayHK.",
+    "sandbox": "The local AlipayHK iPass emulator: real HTTP, real signatures, the vendor's rules.",
+    "doctor": "Check everything a first `ipass apply` needs, and list every problem at once.",
+    "init": "Scaffold a catalog repository in DIR (default: the project folder, -C).",
+    "preview": "Write an HTML proof sheet of the cards as customers will see them.",
+    "passes": "Issue passes (createPass) in bulk from catalog/passes/CAMPAIGN.yaml and an input "
+    "file.",
+}
+
 
 class LazyGroup(click.Group):
     """A group whose subcommands live in modules imported on first use."""
@@ -58,6 +76,20 @@ class LazyGroup(click.Group):
                 )
         return super().resolve_command(ctx, args)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from `_SUMMARIES`; only a command missing from it is imported."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))
+        rows = []
+        for name in names:
+            text = summary(name, limit)
+            if text is None:
+                command = self.get_command(ctx, name)
+                text = "" if command is None else command.get_short_help_str(limit)
+            rows.append((name, text))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = _COMMANDS.get(cmd_name)
         if target is None:
@@ -67,6 +99,13 @@ class LazyGroup(click.Group):
         if not isinstance(command, click.Command):
             raise TypeError(f"{target[0]}.{target[1]} is not a click command")
         return command
+
+
+def summary(name: str, limit: int) -> str | None:
+    """`_SUMMARIES[name]` in at most `limit` characters, shortened as click shortens a command's
+    help; None for a command missing from the table."""
+    text = _SUMMARIES.get(name)
+    return None if text is None else click.Command(name, help=text).get_short_help_str(limit)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,199 @@
+"""What each command imports, pinned: a new heavy import fails here, not in a slower benchmark.
+
+Every command runs in a fresh interpreter, the way `ipass` runs, against a copy of the example
+catalog; the child reports the modules the command added to `sys.modules`. Those are reduced to
+the *units* this file watches, and each command's units must lie within its allow-list:
+
+* third-party packages (top-level names), all of them, so a new dependency is a decision;
+* a few modules that are slow to import or belong to a stack a command should not touch
+  (`_WATCHED_MODULES`: pydantic's schema builder, `importlib.metadata`, HTTP and TLS, ...);
+* the packages of `reconciler` (`reconciler.domain.templating`, `reconciler.adapters.sandbox`,
+  ...) and the modules that define the commands (`reconciler.cli.catalog`, ...).
+
+Plain modules of `reconciler` are not watched one by one, so splitting or renaming one breaks
+nothing here; a package or dependency a command did not need before does. Sets are compared,
+never times. When a test fails, import the named module lazily where it is used, or, if the
+command really needs it, add it to the command's allow-list below and say why in the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Final
+
+import click
+import pytest
+
+from reconciler.cli.main import _COMMANDS, _SUMMARIES, cli, summary
+from tests.helpers import REPO, copy_example
+
+pytestmark = pytest.mark.slow
+
+# Run in the child: note what the interpreter loaded before ipass (site, .pth hooks, coverage),
+# run the command as `ipass` does, then write what it added.
+_PROBE: Final = """
+import sys
+before = set(sys.modules)
+{extra}
+from reconciler.cli.main import main
+code = main(sys.argv[2:])
+added = {{name: sys.modules[name] for name in set(sys.modules) - before}}
+import json, sysconfig
+installed = tuple({{sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}})
+where = {{name: getattr(module, "__file__", None) or "" for name, module in added.items()}}
+report = {{
+    name: [hasattr(module, "__path__"), where[name].startswith(installed)]
+    for name, module in added.items()
+}}
+with open(sys.argv[1], "w", encoding="utf-8") as out:
+    json.dump({{"code": code, "modules": report}}, out)
+"""
+
+# Slow to import, or a stack a command that needs no network or worker processes should not load.
+_WATCHED_MODULES: Final = frozenset(
+    {
+        "pydantic.main",  # pydantic's model machinery
+        "pydantic._internal._generate_schema",  # building a model's or adapter's validator
+        "importlib.metadata",  # package metadata (email, zipfile, csv): about 10 ms
+        "http.client",
+        "ssl",
+        "socketserver",
+        "asyncio",
+        "concurrent.futures.process",
+        "multiprocessing",
+        "sqlite3",
+    }
+)
+# Each module the command added: (is a package, lives in site-packages).
+Modules = dict[str, tuple[bool, bool]]
+_COMMAND_MODULES: Final = frozenset(module for module, _ in _COMMANDS.values())
+
+_PYDANTIC: Final = frozenset(
+    {
+        "pydantic",
+        "pydantic_core",
+        "typing_extensions",
+        "annotated_types",
+        "typing_inspection",
+        "pydantic.main",
+        "pydantic._internal._generate_schema",
+        "importlib.metadata",  # pydantic's plugin loader imports it with the first model built
+    }
+)
+_JINJA: Final = frozenset({"jinja2", "markupsafe", "reconciler.domain.templating"})
+_YAML: Final = frozenset({"yaml", "reconciler.domain.yamlsafe"})
+# Reading the state (validate reads it too: an entry already published may start in the past).
+_STATE: Final = frozenset({"reconciler.adapters", "orjson"})
+_CATALOG: Final = (
+    _PYDANTIC
+    | _JINJA
+    | _YAML
+    | _STATE
+    | {"reconciler.usecases", "reconciler.domain.contract", "reconciler.cli.catalog"}
+)
+_HELP: Final = frozenset({"click", "reconciler", "reconciler.cli", "reconciler.domain"})
+
+ALLOWED: Final[dict[tuple[str, ...], frozenset[str]]] = {
+    ("--help",): _HELP,
+    ("--version",): _HELP,
+    ("validate",): _HELP | _CATALOG,
+    ("render",): _HELP | _CATALOG,
+    ("plan",): _HELP | _CATALOG | {"reconciler.cli.reconcile", "reconciler.domain.plan_render"},
+    ("state", "list"): _HELP | _CATALOG | {"reconciler.cli.state"},
+    ("apply", "--help"): _HELP
+    | _PYDANTIC
+    | _STATE
+    | {"reconciler.domain.contract", "reconciler.cli.reconcile", "reconciler.cli.catalog"},
+}
+
+
+def watched_units(modules: Modules) -> set[str]:
+    """The units of `modules` this file pins; see the module docstring."""
+    units = set()
+    for name, (is_package, installed) in modules.items():
+        top = name.partition(".")[0]
+        if top == "reconciler":
+            # A command module itself, else the package (folder) the module belongs to.
+            packaged = name in _COMMAND_MODULES or is_package
+            units.add(name if packaged else name.rpartition(".")[0])
+        elif name in _WATCHED_MODULES:
+            units.add(name)
+        elif installed:  # a third-party package, from site-packages
+            units.add(top)
+    return units
+
+
+def imported_by(args: tuple[str, ...], project: Path, extra: str = "") -> Modules:
+    """The modules `ipass <args>` adds to a fresh interpreter, run in `project`; `extra` is
+    code run first, as if the command had run it."""
+    report = project / "modules.json"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("IPASS_")}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(extra=extra), str(report), *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(report.read_text(encoding="utf-8"))
+    assert result["code"] == 0, f"ipass {' '.join(args)} failed: {done.stdout}{done.stderr}"
+    return {name: (package, installed) for name, (package, installed) in result["modules"].items()}
+
+
+def unexpected(args: tuple[str, ...], modules: Modules) -> list[str]:
+    """One line per watched unit that `ipass <args>` imported and its allow-list lacks."""
+    command = " ".join(("ipass", *args))
+    return [
+        f"{command} imports {unit}, which its allow-list in {Path(__file__).name} lacks: "
+        f"import it lazily where it is used, or allow it if {command} needs it"
+        for unit in sorted(watched_units(modules) - ALLOWED[args])
+    ]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = copy_example(tmp_path_factory.mktemp("startup"))
+    (root / "ipass.toml").write_bytes((REPO / "ipass.toml").read_bytes())
+    return root
+
+
+@pytest.mark.parametrize("args", list(ALLOWED), ids=" ".join)
+def test_command_imports_only_what_its_allow_list_holds(
+    args: tuple[str, ...], project: Path
+) -> None:
+    modules = imported_by(args, project)
+    assert "reconciler.cli.main" in modules  # the probe saw the command run
+    assert unexpected(args, modules) == []
+
+
+def test_help_loads_no_command_module(project: Path) -> None:
+    """`ipass --help` lists every command from the summary table, importing none of them."""
+    assert not _COMMAND_MODULES & set(imported_by(("--help",), project))
+
+
+def test_a_heavy_import_is_named_with_the_command(project: Path) -> None:
+    """The check can fail: what `--help` must not load is named, with the command."""
+    modules = imported_by(("--help",), project, extra="import pydantic.main, requests")
+    found = unexpected(("--help",), modules)
+    named = {line.split(",")[0].removeprefix("ipass --help imports ") for line in found}
+    assert {"pydantic", "pydantic.main", "requests", "urllib3"} <= named, found
+    assert all("allow-list in test_startup_imports.py" in line for line in found)
+
+
+@pytest.mark.parametrize("limit", [20, 45, 60, 74, 1000])
+def test_summaries_are_each_commands_own_short_help(limit: int) -> None:
+    """The `--help` listing says of each command what its own help would say, at any width."""
+    assert set(_SUMMARIES) == set(_COMMANDS)
+    ctx = click.Context(cli)
+    for name in _COMMANDS:
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        assert summary(name, limit) == command.get_short_help_str(limit), name

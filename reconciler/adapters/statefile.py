@@ -8,6 +8,9 @@ line is fsynced before its request is sent.
 The snapshot, its backup and the journal are ipass's own files: a symbolic link, folder, device
 or pipe in the place of any of them, or a link standing for the state folder, is refused with
 its path (`StorageError`, exit 3) before anything is written, never followed or replaced.
+
+A read whose bytes passed every check before (their digest is in the mark kept by
+`statemark.py`) skips the checks; writing a snapshot marks it.
 """
 
 from __future__ import annotations
@@ -29,9 +32,17 @@ from reconciler.adapters.files import (
     write_atomic,
 )
 from reconciler.adapters.statekeys import journal_path_for
+from reconciler.adapters.statemark import record, vouches
+from reconciler.domain.canonical import sha256_hex
 from reconciler.domain.events import EventLine, StateEvent, replay
 from reconciler.domain.jsonsafe import JsonSyntaxError, StrictJsonError, check_strict
-from reconciler.domain.state import State, new_state, parse_state, state_text
+from reconciler.domain.state import (
+    State,
+    check_payloads,
+    new_state,
+    parse_state,
+    state_bytes,
+)
 from reconciler.errors import ConflictError, InvalidInput, StorageError
 
 
@@ -41,7 +52,13 @@ class StateStore:
 
     path: Path
     environment: str
+    # Where the digest of checked bytes is kept (None: every read checks everything).
+    verified_mark: Path | None = None
     _journal: IO[bytes] | None = field(default=None, init=False, repr=False)
+    # Lineage, serial and SHA-256 of the snapshot this store last read or wrote.
+    _known: tuple[str, int, str] | None = field(default=None, init=False, repr=False)
+    # The snapshot whose every record this store has checked (read whole, or marked).
+    _checked: State | None = field(default=None, init=False, repr=False, compare=False)
     # Held while a journal line is written; `abandon` keeps it, so nothing more is written.
     _writing: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
@@ -57,14 +74,29 @@ class StateStore:
 
     def read(self) -> State | None:
         """The snapshot as written, or None when there is none yet (a link is refused)."""
+        data = self._read_bytes()
+        return None if data is None else self._parsed(data)
+
+    def _read_bytes(self) -> bytes | None:
         refuse_unless_regular(self.path)
         try:
-            text = self.path.read_text(encoding="utf-8")
+            return self.path.read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as error:
+        except OSError as error:
             raise ConflictError(f"cannot read state file {self.path}: {error}") from None
-        return parse_state(text, where=str(self.path), environment=self.environment)
+
+    def _parsed(self, data: bytes) -> State:
+        digest = sha256_hex(data)
+        marked = vouches(self.verified_mark, digest)
+        state = parse_state(
+            data, where=str(self.path), environment=self.environment, verified=marked
+        )
+        if not marked:
+            record(self.verified_mark, digest)
+        self._known = (state.lineage, state.serial, digest)
+        self._checked = state
+        return state
 
     def load(self) -> State:
         """Snapshot plus journal: the current state (a fresh one if nothing exists yet)."""
@@ -177,15 +209,40 @@ class StateStore:
         on disk has moved since, nothing is written.
         """
         self.check_own_files()  # before the backup is written from the snapshot's bytes
-        on_disk = self.read()
+        data, on_disk = self._on_disk(loaded)
         self._check_unmoved(on_disk, loaded)
         remove_stale_temp_files(self.path.parent, (self.path.name, self.backup_path.name))
         written = state.model_copy(update={"serial": state.serial + 1})
-        if on_disk is not None:
-            write_atomic(self.backup_path, self.path.read_bytes())
-        write_atomic(self.path, state_text(written).encode("utf-8"))
+        # Only records that are not the loaded snapshot's own (checked when it was read) are
+        # hashed; should one not match (a hand-edited journal line), the file is written as
+        # before but not marked, so the next read checks it whole and refuses it, naming it.
+        since = loaded if loaded is not None and loaded is self._checked else None
+        try:
+            check_payloads(written, where=str(self.path), since=since)
+            checked = True
+        except ConflictError:
+            checked = False
+        new = state_bytes(written)
+        if data is not None:
+            write_atomic(self.backup_path, data)
+        write_atomic(self.path, new)
+        digest = sha256_hex(new)
+        self._known = (written.lineage, written.serial, digest)
+        self._checked = written if checked else None
+        if checked:
+            record(self.verified_mark, digest)
         self._truncate_journal()
         return written
+
+    def _on_disk(self, loaded: State | None) -> tuple[bytes | None, State | None]:
+        """The snapshot's bytes now, and what they hold: the bytes this store last read or
+        wrote need no parsing again (their digest says they are the snapshot `loaded`)."""
+        data = self._read_bytes()
+        if data is None:
+            return None, None
+        if loaded is not None and self._known == (loaded.lineage, loaded.serial, sha256_hex(data)):
+            return data, loaded
+        return data, self._parsed(data)
 
     def _check_unmoved(self, on_disk: State | None, loaded: State | None) -> None:
         if on_disk is None and loaded is None:

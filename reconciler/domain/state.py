@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Final, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, ValidationError
 
 from reconciler.domain.contract.identifiers import TemplateCode
@@ -30,6 +31,7 @@ Status = Literal["created", "pending", "unknown", "retired"]
 HistoryReason = Literal["replaced", "forgotten", "resolved-not-created", "rejected"]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
+_ORJSON_STATE: Final = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
 _CONFLICT_MARKERS: Final = ("<<<<<<< ", "=======\n", ">>>>>>> ")
 # Looked for when a file does not read, so a newer format is named as such, not as "malformed".
 _VERSION: Final = re.compile(r'"format_version"\s*:\s*(-?\d+)')
@@ -172,27 +174,58 @@ def new_state(environment: str) -> State:
     return State(lineage=str(uuid.uuid4()), serial=0, environment=environment)
 
 
+def state_bytes(state: State) -> bytes:
+    """Deterministic JSON as UTF-8: sorted keys, two-space indent, trailing newline.
+
+    Encoded by orjson, whose output for these options is byte for byte the standard library's
+    `json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\\n"` (the format since
+    version 1) on everything a state holds: text in any script (unescaped), control characters
+    (escaped the same way), keys sorted by code point, whole numbers. The two differ only on
+    fractions written with an exponent, which no state holds (payloads have no fractional
+    fields and the strict reader refuses them), and on what orjson refuses (a whole number
+    beyond 64 bits, as only a hand-edited `serial` could be): that falls back to the standard
+    library's encoder, so the bytes never depend on which encoder wrote them.
+    """
+    with gc_paused():  # a dump of 30,000 records is millions of short-lived containers
+        data = state.model_dump(mode="python", exclude_none=True)
+        data["format_version"] = STATE_FORMAT_VERSION
+        try:
+            return orjson.dumps(data, option=_ORJSON_STATE)
+        except TypeError:
+            text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+            return text.encode("utf-8")
+
+
 def state_text(state: State) -> str:
-    """Deterministic JSON: sorted keys, two-space indent, trailing newline."""
-    data = state.model_dump(mode="json", exclude_none=True)
-    data["format_version"] = STATE_FORMAT_VERSION
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+    """`state_bytes` as text."""
+    return state_bytes(state).decode("utf-8")
 
 
-def parse_state(text: str, *, where: str, environment: str) -> State:
+def parse_state(
+    data: bytes | str, *, where: str, environment: str, verified: bool = False
+) -> State:
     """Parse and check a state file; anything suspicious is a conflict to resolve by a person.
 
     The strict JSON reader checks the text first (a key twice, `NaN`, a fraction, a number of
     more than 20 digits, deep nesting: edited by hand or damaged); pydantic then validates it,
-    strictly, with its own fast parser (see `check_strict` for why both read the same data).
+    strictly, with its own fast parser (see `check_strict` for why both read the same data);
+    then every record's payload must still hash to its `payload_hash`.
+
+    `verified` says these exact bytes passed all of that before (the caller holds their digest,
+    recorded when they were written or last checked): checking them again could only give the
+    same answer, so only pydantic's validation runs. See `reconciler.adapters.statefile`.
     """
-    if not text or text.isspace():
+    if not data or data.isspace():
         raise _refuse(where, "is empty (truncated?)")
     try:
         with gc_paused():  # a 25 MB state is millions of objects: see gc_paused
-            check_strict(text)
-            state = State.model_validate_json(text)
+            if not verified:
+                check_strict(data if isinstance(data, str) else data.decode("utf-8"))
+            state = State.model_validate_json(data)
+    except UnicodeDecodeError as error:
+        raise _refuse(where, f"is not UTF-8 text ({error.reason} at byte {error.start})") from None
     except JsonSyntaxError as error:
+        text = _text(data)
         # The marker lines of a merge conflict are never JSON, so they are looked for only here.
         if any(marker in text for marker in _CONFLICT_MARKERS):
             raise _refuse(
@@ -203,7 +236,7 @@ def parse_state(text: str, *, where: str, environment: str) -> State:
     except StrictJsonError as error:
         raise _refuse(where, error.problem) from None
     except ValidationError as error:
-        _refuse_unreadable_version(text, where)
+        _refuse_unreadable_version(_text(data), where)
         first = error.errors()[0]
         if first["type"] == "json_invalid":  # a text pydantic's parser reads more strictly
             raise _refuse(where, f"is not valid JSON ({first['msg']}); truncated?") from None
@@ -211,7 +244,21 @@ def parse_state(text: str, *, where: str, environment: str) -> State:
         raise _refuse(where, f"is malformed at {path}: {first['msg']}") from None
     if state.environment != environment:
         raise _refuse(where, f"belongs to environment {state.environment!r}, not {environment!r}")
+    if not verified:
+        check_payloads(state, where=where)
+    return state
+
+
+def check_payloads(state: State, *, where: str, since: State | None = None) -> None:
+    """Refuse a record whose payload no longer hashes to its `payload_hash` (edited by hand?).
+
+    With `since` (a state whose records were checked), an entry that is the very same object
+    there is skipped: only what changed since is hashed.
+    """
+    before = since.entries if since is not None else {}
     for key, entry in state.entries.items():
+        if before.get(key) is entry:
+            continue
         for record in (entry.current, *entry.history):
             if record is not None and not record.payload_matches():
                 raise _refuse(
@@ -219,7 +266,10 @@ def parse_state(text: str, *, where: str, environment: str) -> State:
                     f"entry {key!r}: its payload does not match its payload_hash "
                     "(edited by hand?); restore it from git or the .backup file",
                 )
-    return state
+
+
+def _text(data: bytes | str) -> str:
+    return data if isinstance(data, str) else data.decode("utf-8", "replace")
 
 
 def _refuse_unreadable_version(text: str, where: str) -> None:

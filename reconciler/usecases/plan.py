@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reconciler.adapters.statefile import StateStore
+from reconciler.adapters.statemark import mark_path_for
 from reconciler.domain.config import Target
 from reconciler.domain.plan import Desired, Plan, PlanOptions
 from reconciler.domain.planner import Destination, body_for, compute_plan
@@ -48,7 +49,8 @@ def candidate_of(wanted: Desired) -> Candidate:
 
 
 def state_store(target: Target) -> StateStore:
-    return StateStore(target.state_file, target.name)
+    mark = mark_path_for(target.work_dir, target.state_file)
+    return StateStore(target.state_file, target.name, verified_mark=mark)
 
 
 def load_desired(

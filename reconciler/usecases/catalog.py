@@ -260,9 +260,11 @@ def _load_cached(
 
     Every file is read here, and keyed by its bytes and all else its result depends on
     (`render_key`); only the misses are rendered (and shared out to worker processes). A file
-    taken from the cache renders nothing, but is charged what it cost when it was rendered, so
-    the budget's verdict does not depend on the cache: the misses get what is left. Reusable
-    results are stored; entries this run did not use are removed.
+    taken from the cache renders nothing, but is charged the loop iterations and characters it
+    counted when it was rendered: those are properties of the catalog, so that verdict of the
+    budget does not depend on the cache. `render_seconds` bounds this run's time, which a cached
+    file does not take: the misses get all of it. Reusable results are stored; entries this run
+    did not use are removed.
     """
     from reconciler.adapters.render_cache import code_digest
 
@@ -304,11 +306,12 @@ def _total_cost(results: Sequence[cat.LoadedCatalog]) -> RenderCost:
 
 
 def _less(budget: CatalogBudget, spent: RenderCost) -> CatalogBudget:
-    """What is left of `budget` once `spent` is charged (nothing below zero)."""
-    return CatalogBudget(
+    """What is left of `budget` once the counted part of `spent` is charged (never below zero);
+    the time is this run's own."""
+    return replace(
+        budget,
         loop_iterations=max(0, budget.loop_iterations - spent.loop_iterations),
         output_chars=max(0, budget.output_chars - spent.output_chars),
-        render_seconds=max(0.0, budget.render_seconds - spent.render_seconds),
     )
 
 

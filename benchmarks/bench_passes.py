@@ -25,11 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_reconcile import (
+from harness import ipass
+from reconcile_setup import (
     CLIENT_ID,
     ENV,
     Sandbox,
-    ipass,
     read_platform_key,
     start_sandbox,
     stop,

@@ -1,7 +1,7 @@
 """Measuring commands for the benchmarks: wall time, CPU time and peak memory, with their spread.
 
-Each command runs as a child process, reaped with `os.wait4`, whose resource usage covers the
-child and every descendant it waited for (a process pool's workers included):
+Each command runs as a child of a small launcher process that reaps it with `os.wait4`, whose
+resource usage covers the child and every descendant it waited for (a pool's workers included):
 - wall: time from start to exit, seen from here;
 - cpu: user + system time of that whole process tree;
 - peak: the largest maximum resident set size of any one process in the tree (`ru_maxrss` is a
@@ -12,13 +12,13 @@ A `Series` holds one `Sample` per run; reports show the median and the range (mi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +54,22 @@ class Finished:
     stderr: bytes
 
 
+# Runs one command and reports its wall time and the rusage of its process tree. A small process
+# of its own starts it: Linux carries a process's peak RSS over fork and exec, so a command
+# started straight from this (large) benchmark process would report this one's size.
+LAUNCHER: Final = """\
+import json, os, subprocess, sys, time
+with open(sys.argv[1], "wb") as out, open(sys.argv[2], "wb") as err:
+    started = time.perf_counter()
+    process = subprocess.Popen(sys.argv[3:], stdout=out, stderr=err)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+code = os.waitstatus_to_exitcode(status)
+cpu = usage.ru_utime + usage.ru_stime
+print(json.dumps({"wall": wall, "cpu": cpu, "maxrss_kib": usage.ru_maxrss, "code": code}))
+"""
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -63,21 +79,24 @@ def run(
 ) -> Finished:
     """Run `argv` to its end and measure it; exit the benchmark if it fails."""
     environ = {**os.environ, **(env or {})}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            list(argv), stdout=out if keep_stdout else subprocess.DEVNULL, stderr=err, env=environ
+    with tempfile.TemporaryDirectory(prefix="ipass-bench-run-") as tmp:
+        out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        launched = subprocess.run(
+            [PYTHON, "-c", LAUNCHER, str(out) if keep_stdout else os.devnull, str(err), *argv],
+            env=environ,
+            capture_output=True,
+            check=False,
         )
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-        process.returncode = code = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
+        if launched.returncode:
+            sys.exit(f"the launcher failed: {launched.stderr.decode('utf-8', 'replace')}")
+        report = json.loads(launched.stdout)
+        stdout = out.read_bytes() if keep_stdout else b""
+        stderr = err.read_bytes()
+    code = int(report["code"])
     if code not in accepted:
         tail = stderr.decode("utf-8", "replace")[-3000:]
         sys.exit(f"{' '.join(argv)} exited {code} (expected {accepted}):\n{tail}")
-    sample = Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / KIB_PER_MIB)
+    sample = Sample(report["wall"], report["cpu"], report["maxrss_kib"] / KIB_PER_MIB)
     return Finished(sample, code, stdout, stderr)
 
 

@@ -22,17 +22,15 @@ VENDOR_LIMITS: Final = {
 }
 
 
-def entries(
-    site: Site, context: harness.Offline, open_page: harness.OpenPage
-) -> Iterator[tuple[str, Page]]:
+def entries(site: Site, context: harness.Offline) -> Iterator[tuple[str, Page]]:
     """(key, its page) for every entry the index lists, opened through the index's links."""
-    index = open_page(context, site.index)
+    index = context.cached(site.index)
     for key, _action, path in harness.entry_pages(index, site.out):
-        yield key, open_page(context, path)
+        yield key, context.cached(path)
 
 
-def entry_page(site: Site, key: str, context: harness.Offline, open_page: harness.OpenPage) -> Page:
-    for listed, page in entries(site, context, open_page):
+def entry_page(site: Site, key: str, context: harness.Offline) -> Page:
+    for listed, page in entries(site, context):
         if listed == key:
             return page
     raise AssertionError(f"the index does not list {key}")

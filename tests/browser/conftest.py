@@ -7,13 +7,17 @@ Without Chromium the browser tests are skipped with the command that installs it
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
 
-from browser import harness, projects
+# Plain asserts in the helper modules explain themselves as they do in test modules.
+pytest.register_assert_rewrite("browser.checks", "browser.harness")
+
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+from browser import harness, projects  # noqa: E402
 
 _ARTIFACTS = pytest.StashKey[Path]()
 
@@ -54,11 +58,8 @@ def csp_off(browser: Browser) -> Iterator[harness.Offline]:
     offline.context.close()
 
 
-OpenPage = Callable[[harness.Offline, Path], Page]
-
-
 @pytest.fixture
-def open_page() -> Iterator[OpenPage]:
+def open_page() -> Iterator[harness.OpenPage]:
     """Opens a file in a context; the pages are closed after the test."""
     pages: list[Page] = []
 
@@ -70,6 +71,13 @@ def open_page() -> Iterator[OpenPage]:
     yield opener
     for page in pages:
         page.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _pages_per_module() -> Iterator[None]:
+    """Pages opened with `Offline.cached` are shared by a module's tests, then closed."""
+    yield
+    harness.close_cached_pages()
 
 
 @pytest.fixture(scope="session")

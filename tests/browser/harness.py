@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -51,6 +51,13 @@ document.addEventListener('securitypolicyviolation', (e) => {
 """
 
 
+# Fonts loaded and two frames drawn: the layout measured is the one the reviewer sees.
+_SETTLED: Final = """
+() => document.fonts.ready.then(() => new Promise((done) =>
+  requestAnimationFrame(() => requestAnimationFrame(done))))
+"""
+
+
 def chromium_missing() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
     if CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK):
@@ -70,6 +77,7 @@ class Offline:
 
     context: BrowserContext
     blocked: list[str] = field(default_factory=list)
+    pages: dict[Path, Page] = field(default_factory=dict)
 
     def route(self, route: Route) -> None:
         url = route.request.url
@@ -80,9 +88,26 @@ class Offline:
             route.abort("blockedbyclient")
 
     def open(self, path: Path) -> Page:
+        """A new page showing `path`, loaded, its fonts ready and laid out."""
         page = self.context.new_page()
         page.goto(path.as_uri(), wait_until="load")
+        page.evaluate(_SETTLED)
         return page
+
+    def cached(self, path: Path) -> Page:
+        """The page showing `path`, opened once; tests that share it only read it."""
+        page = self.pages.get(path)
+        if page is None:
+            page = self.pages[path] = self.open(path)
+        return page
+
+    def close_cached(self) -> None:
+        for page in self.pages.values():
+            page.close()
+        self.pages.clear()
+
+
+OpenPage = Callable[[Offline, Path], Page]  # the `open_page` fixture: pages closed after the test
 
 
 def offline_context(browser: Browser, *, bypass_csp: bool = False) -> Offline:
@@ -97,7 +122,17 @@ def offline_context(browser: Browser, *, bypass_csp: bool = False) -> Offline:
     offline = Offline(context)
     context.route("**/*", offline.route)
     context.add_init_script(script=_RECORD_VIOLATIONS)
+    _CONTEXTS.append(offline)
     return offline
+
+
+_CONTEXTS: Final[list[Offline]] = []
+
+
+def close_cached_pages() -> None:
+    """Closes the pages every context keeps open (`Offline.cached`)."""
+    for offline in _CONTEXTS:
+        offline.close_cached()
 
 
 def violations(page: Page) -> list[str]:
@@ -271,6 +306,70 @@ def links(page: Page) -> list[str]:
     """Every live link target on the page, as written in its href."""
     hrefs = page.evaluate("Array.from(document.links, (a) => a.getAttribute('href'))")
     return [str(href) for href in hrefs]
+
+
+_CLIPPERS: Final = """
+(e) => {
+  const found = [];
+  for (let a = e; a && a !== document.body; a = a.parentElement) {
+    const cs = getComputedStyle(a);
+    if (cs.overflowX !== 'visible' || cs.textOverflow !== 'clip') {
+      found.push(a.tagName.toLowerCase() + ' ' + cs.overflowX + ' ' + cs.textOverflow);
+    }
+  }
+  return found;
+}
+"""
+
+
+def clipping(locator: Locator) -> list[str]:
+    """The element and its ancestors below <body> that hide or elide what passes their box."""
+    return [str(item) for item in locator.evaluate(_CLIPPERS)]
+
+
+def struck_texts(locator: Locator) -> list[str]:
+    """Texts drawn struck through inside the element (itself included)."""
+    texts = locator.evaluate(
+        """(e) => [e, ...e.querySelectorAll('*')]
+             .filter((d) => getComputedStyle(d).textDecorationLine.includes('line-through'))
+             .map((d) => d.innerText.trim())"""
+    )
+    return [str(text) for text in texts]
+
+
+@dataclass(frozen=True)
+class Crop:
+    """The image (or its placeholder) and the overlay marking what may be cropped, in CSS px."""
+
+    image: tuple[float, float, float, float]  # left, top, right, bottom
+    overlay: tuple[float, float, float, float]
+    label: str
+
+    @property
+    def marks_bottom_third(self) -> bool:
+        left, top, right, bottom = self.image
+        height = bottom - top
+        tolerance = max(2.0, 0.02 * height)
+        expected = (left, top + 2 * height / 3, right, bottom)
+        return all(abs(a - b) <= tolerance for a, b in zip(self.overlay, expected, strict=True))
+
+    @property
+    def square(self) -> bool:
+        left, top, right, bottom = self.image
+        return abs((right - left) - (bottom - top)) <= 1
+
+
+def crop_of(card: Locator) -> Crop:
+    found: dict[str, Any] = card.evaluate(
+        """(card) => {
+          const box = (e) => { const b = e.getBoundingClientRect();
+                               return [b.left, b.top, b.right, b.bottom]; };
+          const crop = card.querySelector('[data-crop]');
+          return {image: box(card.querySelector('[data-field="imageUrl"]')),
+                  overlay: box(crop), label: crop.innerText};
+        }"""
+    )
+    return Crop(tuple(found["image"]), tuple(found["overlay"]), str(found["label"]))
 
 
 def style_of(locator: Locator, *properties: str) -> dict[str, str]:

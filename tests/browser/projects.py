@@ -36,6 +36,7 @@ WIDE_KEY: Final = "wide"
 EAN_KEY: Final = "ean-voucher"
 BLOCKED_KEY: Final = "cinema"
 REPLACED_KEY: Final = "coffee-voucher"
+RETIRED_KEY: Final = "ferry-macau"
 
 
 @dataclass(frozen=True)
@@ -170,13 +171,14 @@ def _edit(path: Path, old: str, new: str) -> None:
 def edited_after_publishing(root: Path) -> tuple[Path, str]:
     """The example published to a sandbox on loopback (stopped before the preview is built),
     then edited: the cinema's price and English name without a new revision (blocked), the
-    coffee voucher's English name with revision 2 (a replace). Returns the project and the
-    environment's name."""
+    coffee voucher's English name with revision 2 (a replace), the ferry retired. Returns the
+    project and the environment's name."""
     with rehearsal(root) as r:
         _checked(r.root, "apply", "--auto-approve")
     tickets = r.root / "catalog/templates/tickets"
     _edit(tickets / "cinema.yaml", "currentAmountCent: 9500", "currentAmountCent: 8800")
     _edit(tickets / "cinema.yaml", "name: Christmas Movie Ticket", "name: Xmas Movie Ticket")
+    _edit(tickets / "ferry-macau.yaml", "type: TICKET", "retired: true\ntype: TICKET")
     coupons = r.root / "catalog/templates/coupons"
     _edit(coupons / "coffee-voucher.yaml", "name: Coffee Voucher", "name: Coffee Coupon")
     _edit(coupons / "coffee-voucher.yaml", "type: COUPON", "revision: 2\ntype: COUPON")

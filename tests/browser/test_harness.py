@@ -11,7 +11,6 @@ import pytest
 import zxingcpp
 
 from browser import harness
-from browser.conftest import OpenPage
 
 pytestmark = pytest.mark.browser
 
@@ -26,6 +25,10 @@ section[data-card] { width: 343px; box-sizing: border-box; padding: 0 16px; }
 #away { margin-left: 400px; }
 #cover { position: relative; top: -40px; height: 80px; background: red; }
 #c { width: 200px; }
+.clip { overflow: hidden; }
+.elide { text-overflow: ellipsis; }
+.img { width: 90px; height: 90px; position: relative; }
+.crop { position: absolute; left: 0; right: 0; bottom: 0; height: 30px; }
 """
 
 
@@ -45,7 +48,7 @@ def page_file(folder: Path, body: str, *, name: str = "page.html") -> Path:
 
 
 def test_overflow_is_measured_on_block_and_inline_elements(
-    strict: harness.Offline, open_page: OpenPage, tmp_path: Path
+    strict: harness.Offline, open_page: harness.OpenPage, tmp_path: Path
 ) -> None:
     page = open_page(
         strict,
@@ -61,6 +64,9 @@ def test_overflow_is_measured_on_block_and_inline_elements(
             + "M" * 40
             + """</span></p>
               <p><span data-field="stock">12</span></p>
+              <div class="clip"><div class="line elide" data-field="exposure">x</div></div>
+              <div class="img" data-field="imageUrl"><div class="crop" data-crop>cut</div></div>
+              <p data-field="price">HK$1 <s>HK$2</s></p>
             </section>""",
         ),
     )
@@ -73,10 +79,22 @@ def test_overflow_is_measured_on_block_and_inline_elements(
     assert measured["brandName"].inline
     assert measured["brandName"].overflows  # wraps nowhere: one word wider than the card
     assert not measured["stock"].overflows
+    assert harness.clipping(page.locator('[data-field="name"]')) == []
+    assert harness.clipping(page.locator('[data-field="exposure"]')) == [
+        "div visible ellipsis",
+        "div hidden clip",
+    ]
+    assert harness.struck_texts(page.locator('[data-field="price"]')) == ["HK$2"]
+    crop = harness.crop_of(page.locator("[data-card]"))
+    assert crop.square
+    assert crop.marks_bottom_third
+    assert crop.label == "cut"
+    half = harness.Crop(crop.image, (crop.image[0], crop.image[1] + 45, *crop.image[2:]), "cut")
+    assert not half.marks_bottom_third
 
 
 def test_card_boxes_tell_visible_cards_from_hidden_covered_and_off_screen_ones(
-    strict: harness.Offline, open_page: OpenPage, tmp_path: Path
+    strict: harness.Offline, open_page: harness.OpenPage, tmp_path: Path
 ) -> None:
     page = open_page(
         strict,
@@ -104,7 +122,7 @@ def test_card_boxes_tell_visible_cards_from_hidden_covered_and_off_screen_ones(
 
 
 def test_the_browser_reaches_no_network_and_the_csp_blocks_injected_script(
-    strict: harness.Offline, csp_off: harness.Offline, open_page: OpenPage, tmp_path: Path
+    strict: harness.Offline, csp_off: harness.Offline, open_page: harness.OpenPage, tmp_path: Path
 ) -> None:
     body = """<p id="p">x</p><img id="remote" src="https://example.com/remote.png">
               <script>window.__pwned = 1</script>"""
@@ -123,7 +141,7 @@ def test_the_browser_reaches_no_network_and_the_csp_blocks_injected_script(
 
 
 def test_active_elements_finds_handlers_frames_and_script_urls(
-    strict: harness.Offline, open_page: OpenPage, tmp_path: Path
+    strict: harness.Offline, open_page: harness.OpenPage, tmp_path: Path
 ) -> None:
     page = open_page(
         strict,
@@ -142,7 +160,7 @@ def test_active_elements_finds_handlers_frames_and_script_urls(
 
 
 def test_a_leaking_bidi_override_is_seen_and_an_isolated_one_is_not(
-    strict: harness.Offline, open_page: OpenPage, tmp_path: Path
+    strict: harness.Offline, open_page: harness.OpenPage, tmp_path: Path
 ) -> None:
     leaking = open_page(
         strict, page_file(tmp_path, "<p>\u202eabc <span>after</span></p>", name="leak.html")
@@ -160,7 +178,7 @@ def test_a_leaking_bidi_override_is_seen_and_an_isolated_one_is_not(
     [("QRCODE", "IPASS-SAMPLE-cinema"), ("CODE128", "IPASS-SAMPLE"), ("EAN-13", "4006381333931")],
 )
 def test_codes_drawn_as_svg_decode_from_a_screenshot(
-    strict: harness.Offline, open_page: OpenPage, tmp_path: Path, standard: str, value: str
+    strict: harness.Offline, open_page: harness.OpenPage, tmp_path: Path, standard: str, value: str
 ) -> None:
     svg = zxingcpp.create_barcode(value, harness.ZXING_FORMAT[standard]).to_svg()
     data = base64.b64encode(svg.encode()).decode()

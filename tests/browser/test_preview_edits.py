@@ -3,6 +3,8 @@ entry shows the published card next to the catalog's, the changed fields highlig
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Locator, Page
 
@@ -43,14 +45,15 @@ def name_of(page: Page, locale: str) -> Locator:
 
 
 def test_the_index_lists_every_entry_in_plan_order(
-    edited_site: Site, strict: harness.Offline, open_page: harness.OpenPage
+    edited_site: Site, strict: harness.Offline
 ) -> None:
-    index = open_page(strict, edited_site.index)
+    index = strict.cached(edited_site.index)
     listed = [(key, action) for key, action, _ in harness.entry_pages(index, edited_site.out)]
     actions = dict(listed)
     assert actions[projects.BLOCKED_KEY] == "blocked"
     assert actions[projects.REPLACED_KEY] == "replace"
-    assert set(actions) == set(edited_site.bodies)
+    assert actions[projects.RETIRED_KEY] == "retire"
+    assert set(actions) == {*edited_site.bodies, projects.RETIRED_KEY}  # render skips retired
     rank = {action.value: i for i, action in enumerate(ORDER)}
     ranks = [rank[action] for _, action in listed]
     assert ranks == sorted(ranks)
@@ -58,9 +61,9 @@ def test_the_index_lists_every_entry_in_plan_order(
 
 @pytest.mark.parametrize("key", sorted(CHANGED))
 def test_an_edit_shows_both_sides_with_the_changed_fields_highlighted(
-    edited_site: Site, strict: harness.Offline, open_page: harness.OpenPage, key: str
+    edited_site: Site, strict: harness.Offline, key: str
 ) -> None:
-    page = entry_page(edited_site, key, strict, open_page)
+    page = entry_page(edited_site, key, strict)
     boxes = cards_in_view(page)
     assert {(box.side, box.locale) for box in boxes} == {
         (side, locale) for side in ("published", "catalog") for locale in LOCALES
@@ -84,3 +87,12 @@ def test_an_edit_shows_both_sides_with_the_changed_fields_highlighted(
         edited_site.bodies[key]["localeInfo"]["en_US"]["name"]
         in name_of(page, "en_US").inner_text()
     )
+
+
+def test_a_retired_entry_says_until_when_it_stays_live(
+    edited_site: Site, strict: harness.Offline
+) -> None:
+    page = entry_page(edited_site, projects.RETIRED_KEY, strict)
+    note = page.get_by_text(re.compile(r"stays live until \d{4}-\d{2}-\d{2}"))
+    assert note.count() >= 1
+    assert note.first.is_visible()

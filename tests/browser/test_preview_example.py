@@ -26,9 +26,9 @@ CSP_DIRECTIVES = (
 
 
 def test_the_index_lists_every_entry_once_as_a_create(
-    example_site: Site, strict: harness.Offline, open_page: harness.OpenPage
+    example_site: Site, strict: harness.Offline
 ) -> None:
-    index = open_page(strict, example_site.index)
+    index = strict.cached(example_site.index)
     listed = list(harness.entry_pages(index, example_site.out))
     assert sorted(key for key, _, _ in listed) == sorted(example_site.bodies)
     assert {action for _, action, _ in listed} == {"create"}
@@ -37,10 +37,10 @@ def test_the_index_lists_every_entry_once_as_a_create(
 
 
 def test_every_card_of_every_entry_is_in_view_on_a_phone_in_both_locales(
-    example_site: Site, strict: harness.Offline, open_page: harness.OpenPage
+    example_site: Site, strict: harness.Offline
 ) -> None:
     seen: dict[str, set[str]] = {}
-    for key, page in entries(example_site, strict, open_page):
+    for key, page in entries(example_site, strict):
         boxes = cards_in_view(page)
         assert {box.key for box in boxes} == {key}
         seen[key] = {box.locale for box in boxes if box.side == "catalog"}
@@ -51,12 +51,12 @@ def test_every_card_of_every_entry_is_in_view_on_a_phone_in_both_locales(
 
 
 def test_every_product_type_is_shown_with_its_details(
-    example_site: Site, strict: harness.Offline, open_page: harness.OpenPage
+    example_site: Site, strict: harness.Offline
 ) -> None:
     products = {body["product"] for body in example_site.bodies.values()}
     assert len(products) >= 7  # every product type the example has
     shown: set[str] = set()
-    for key, page in entries(example_site, strict, open_page):
+    for key, page in entries(example_site, strict):
         body = example_site.bodies[key]
         for locale in LOCALES:
             card = page.locator(f'[data-card][data-side="catalog"][data-locale="{locale}"]')
@@ -69,20 +69,44 @@ def test_every_product_type_is_shown_with_its_details(
     assert shown == products
 
 
+def money(cents: int) -> str:
+    return f"HK${cents / 100:,.2f}"
+
+
+def test_the_image_marks_its_bottom_third_and_a_discount_strikes_the_old_price(
+    example_site: Site, strict: harness.Offline
+) -> None:
+    for key, page in entries(example_site, strict):
+        body = example_site.bodies[key]
+        for card in page.locator('[data-card][data-side="catalog"]').all():
+            crop = harness.crop_of(card)
+            assert crop.square, (key, crop)
+            assert crop.marks_bottom_third, (key, crop)
+            assert crop.label.strip().lower() == "may be cropped"
+            price = card.locator('[data-field="price"]')
+            assert money(body["currentAmountCent"]) in price.inner_text()
+            original = body.get("originalAmountCent", body["currentAmountCent"])
+            struck = [] if original == body["currentAmountCent"] else [money(original)]
+            assert harness.struck_texts(price) == struck, key
+            lines = body["localeInfo"][card.get_attribute("data-locale")]["description"]
+            shown = card.locator('[data-field="description"]').inner_text()
+            assert shown.strip().splitlines() == lines.strip().splitlines(), key
+
+
 def test_no_text_passes_its_box_unless_flagged_and_flags_are_real(
-    example_site: Site, strict: harness.Offline, open_page: harness.OpenPage
+    example_site: Site, strict: harness.Offline
 ) -> None:
     fields: set[str] = set()
-    for _key, page in entries(example_site, strict, open_page):
+    for _key, page in entries(example_site, strict):
         fields |= {m.field for m in fields_fit_unless_flagged(example_site, page)}
     assert {"name", "brandName", "price", "code", "description", "button"} <= fields
 
 
 def test_every_page_has_the_csp_and_its_stylesheet_and_refuses_injected_script(
-    example_site: Site, strict: harness.Offline, open_page: harness.OpenPage
+    example_site: Site, strict: harness.Offline
 ) -> None:
-    pages = [open_page(strict, example_site.index)]
-    pages += [page for _, page in entries(example_site, strict, open_page)]
+    pages = [strict.cached(example_site.index)]
+    pages += [page for _, page in entries(example_site, strict)]
     for page in pages:
         csp = page.evaluate(
             """Array.from(document.querySelectorAll('meta[http-equiv]'))
@@ -95,7 +119,8 @@ def test_every_page_has_the_csp_and_its_stylesheet_and_refuses_injected_script(
         assert not any(v.startswith("style-src") for v in harness.violations(page)), page.url
         page.evaluate(
             """() => { const s = document.createElement('script');
-                       s.textContent = 'window.__probe = 1'; document.body.append(s); }"""
+                       s.textContent = 'window.__probe = 1'; document.body.append(s);
+                       s.remove(); }"""
         )
         assert page.evaluate("window.__probe") is None, f"{page.url} runs injected script"
     card = pages[-1].locator("[data-card]").first
@@ -110,10 +135,10 @@ def test_every_page_has_the_csp_and_its_stylesheet_and_refuses_injected_script(
 
 
 def test_each_code_decodes_back_to_its_sample_value(
-    example_site: Site, strict: harness.Offline, open_page: harness.OpenPage
+    example_site: Site, strict: harness.Offline
 ) -> None:
     standards: set[str] = set()
-    for key, page in entries(example_site, strict, open_page):
+    for key, page in entries(example_site, strict):
         body = example_site.bodies[key]
         codes = page.locator('[data-card][data-side="catalog"] [data-field="code"]')
         assert codes.count() == len(LOCALES)
@@ -134,18 +159,14 @@ def test_each_code_decodes_back_to_its_sample_value(
 @pytest.fixture(scope="module")
 def product_shots(example_site: Site, strict: harness.Offline, artifacts: Path) -> list[Path]:
     """One zh_HK card per product type, written before any test's write guard is set."""
-    index = strict.open(example_site.index)
     shots: dict[str, Path] = {}
-    for key, _action, path in harness.entry_pages(index, example_site.out):
+    for key, page in entries(example_site, strict):
         product = example_site.bodies[key]["product"]
         if product in shots:
             continue
-        page = strict.open(path)
         card = page.locator('[data-card][data-side="catalog"][data-locale="zh_HK"]')
         shots[product] = artifacts / f"{product.lower()}.png"
         shots[product].write_bytes(card.screenshot())
-        page.close()
-    index.close()
     return sorted(shots.values())
 
 

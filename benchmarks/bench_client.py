@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import resource
+import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +24,7 @@ from multiprocessing.connection import Connection
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from harness import machine_load, spread
 
 from reconciler.adapters.alipayhk.client import AlipayClient, ClientConfig
 from reconciler.adapters.alipayhk.signing import (
@@ -34,6 +37,7 @@ from reconciler.adapters.alipayhk.transport import make_session
 from reconciler.domain.contract.endpoints import CREATE_PASS_PATH
 
 CLIENT_ID = "4Q5Y8W0WSG45P907917"
+WORKERS = (1, 8, 32)
 BODY = (
     '{"merchantId":"2160120041113167","userId":"2160220037090534",'
     '"templateCode":"22024112800135606000000001424755","bizSerialId":"order-0001",'
@@ -142,10 +146,43 @@ def run_client(client: AlipayClient, n: int, workers: int) -> tuple[float, float
     return n / (time.perf_counter() - wall), (time.process_time() - cpu) / n
 
 
+def report(
+    n: int,
+    rounds: int,
+    *,
+    sign_verify: list[float],
+    plain: list[float],
+    rates: dict[int, list[float]],
+    cpus: dict[int, list[float]],
+) -> None:
+    floors = [s + p for s, p in zip(sign_verify, plain, strict=True)]
+    floor = statistics.median(floors)
+    print(machine_load())
+    print(f"requests: {n} per concurrent run, {max(20, n // rounds)} per sequential block,")
+    print(f"          {rounds} interleaved rounds: median (min-max)")
+    print("server: werkzeug in a separate process; it closes every connection, so each call")
+    print("        (client and plain floor alike) includes a TCP connect over loopback")
+    print(f"floor  RSA-2048 sign + verify : {spread(sign_verify, 'us CPU', 1e6, 0)}")
+    print(f"floor  plain requests POST    : {spread(plain, 'us CPU', 1e6, 0)}")
+    print(f"floor  sum                    : {spread(floors, 'us CPU', 1e6, 0)}")
+    for workers in WORKERS:
+        label = "sequential" if workers == 1 else f"{workers} workers"
+        cpu = statistics.median(cpus[workers])
+        print(
+            f"client {label:<12} {spread(rates[workers], 'req/s', 1, 0):>22}   "
+            f"{spread(cpus[workers], 'us CPU/req', 1e6, 0):>28}   ratio {cpu / floor:5.2f}x"
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process (client, floors and {len(WORKERS)} pools): {peak:.0f} MiB")
+    sequential_ratio = statistics.median(cpus[1]) / floor
+    verdict = "ok" if sequential_ratio <= 1.2 else "ABOVE the 1.2x aim"
+    print(f"client CPU per signed call / floor (sequential): {sequential_ratio:.2f}x ({verdict})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=400, help="calls per measurement")
-    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds; best kept")
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds (>= 3)")
     args = parser.parse_args()
     n: int = args.requests
 
@@ -168,45 +205,30 @@ def main() -> None:
             signer=RsaSha256Signer(merchant),
             platform_public_key=platform.public_key(),
         )
-        # Short interleaved blocks, best of each: other load on the machine only adds time, and
-        # interleaving exposes the client and its floors to the same conditions.
+        # Short interleaved blocks: interleaving exposes the client and its floors to the same
+        # conditions; each figure is the median of the rounds, with its range.
         block = max(20, n // args.rounds)
-        sign_verify = plain = float("inf")
-        best: dict[int, tuple[float, float]] = {}
-        clients = {w: AlipayClient(config, make_session(workers=w)) for w in (1, 8, 32)}
+        sign_verify: list[float] = []
+        plain: list[float] = []
+        rates: dict[int, list[float]] = {w: [] for w in WORKERS}
+        cpus: dict[int, list[float]] = {w: [] for w in WORKERS}
+        clients = {w: AlipayClient(config, make_session(workers=w)) for w in WORKERS}
         try:
             for _ in range(args.rounds):
-                sign_verify = min(sign_verify, floor_sign_verify(merchant, platform, block))
-                plain = min(plain, floor_plain_post(base_url + CREATE_PASS_PATH, block))
+                sign_verify.append(floor_sign_verify(merchant, platform, block))
+                plain.append(floor_plain_post(base_url + CREATE_PASS_PATH, block))
                 for workers, client in clients.items():
                     rps, cpu = run_client(client, block if workers == 1 else n, workers)
-                    old_rps, old_cpu = best.get(workers, (0.0, float("inf")))
-                    best[workers] = (max(rps, old_rps), min(cpu, old_cpu))
+                    rates[workers].append(rps)
+                    cpus[workers].append(cpu)
         finally:
             for client in clients.values():
                 client.close()
-        rows = [(workers, *best[workers]) for workers in (1, 8, 32)]
     finally:
         server.terminate()
         server.join()
 
-    floor = sign_verify + plain
-    print(f"requests: {n} per concurrent run, {max(20, n // args.rounds)} per sequential block,")
-    print(f"          {args.rounds} interleaved rounds, best of each kept")
-    print("server: werkzeug in a separate process; it closes every connection, so each call")
-    print("        (client and plain floor alike) includes a TCP connect over loopback")
-    print(f"floor  RSA-2048 sign + verify        : {sign_verify * 1e6:8.0f} us CPU")
-    print(f"floor  plain requests POST           : {plain * 1e6:8.0f} us CPU")
-    print(f"floor  sum                           : {floor * 1e6:8.0f} us CPU")
-    for workers, rps, cpu in rows:
-        label = "sequential" if workers == 1 else f"{workers} workers"
-        print(
-            f"client {label:<12} {rps:8.0f} req/s   {cpu * 1e6:8.0f} us CPU/req   "
-            f"ratio {cpu / floor:5.2f}x"
-        )
-    sequential_ratio = rows[0][2] / floor
-    verdict = "ok" if sequential_ratio <= 1.2 else "ABOVE the 1.2x aim"
-    print(f"client CPU per signed call / floor (sequential): {sequential_ratio:.2f}x ({verdict})")
+    report(n, args.rounds, sign_verify=sign_verify, plain=plain, rates=rates, cpus=cpus)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@
 2. Plan: the peak memory of `ipass passes plan` over N rows and over N/10 rows (memory should not
    grow with the number of rows: the input is streamed, duplicates are found on disk).
 
-Run: python benchmarks/bench_passes.py [--rows N] [--workers W]
+Every figure is the median of `--repeat` rounds (each with a fresh sandbox) with its range.
+
+Run: python benchmarks/bench_passes.py [--rows N] [--workers W] [--repeat R]
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ import argparse
 import csv
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import ipass
+from harness import Sample, Series, header, ipass, machine_load, row
+from harness import run as run_measured
 from reconcile_setup import (
     CLIENT_ID,
     ENV,
@@ -50,35 +52,6 @@ from reconciler.domain.canonical import canonical_json
 from reconciler.domain.config import SANDBOX_MERCHANT_ID
 
 REPO = Path(__file__).resolve().parents[1]
-
-# One command, output discarded: wall time, peak RSS and CPU time (user + system) of the child.
-RUN = """\
-import resource, subprocess, sys, time
-started = time.perf_counter()
-done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-elapsed = time.perf_counter() - started
-if done.returncode:
-    sys.exit(f"{sys.argv[1:]} exited {done.returncode}:\\n{done.stderr[-3000:]}")
-usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
-"""
-
-
-@dataclass(frozen=True)
-class Measured:
-    seconds: float
-    peak_mib: float
-    cpu_s: float
-
-
-def measure(argv: list[str]) -> Measured:
-    done = subprocess.run(
-        [sys.executable, "-c", RUN, *argv], capture_output=True, text=True, check=False
-    )
-    if done.returncode:
-        sys.exit(done.stderr)
-    elapsed, rss_kib, cpu = done.stdout.split()[-3:]
-    return Measured(float(elapsed), int(rss_kib) / 1024, float(cpu))
 
 
 def write_rows(path: Path, rows: int) -> None:
@@ -159,18 +132,19 @@ def client_floor(root: Path, url: str, rows: int, workers: int) -> tuple[float, 
     return elapsed, cpu
 
 
-@dataclass(frozen=True)
+@dataclass
 class Figures:
     rows: int
     workers: int
-    issue: Measured
-    floor_s: float
-    floor_cpu_s: float
-    plan: Measured
-    plan_tenth: Measured
+    issue: Series = field(default_factory=lambda: Series("ipass passes issue, per pass"))
+    floor: Series = field(default_factory=lambda: Series("floor: create_pass on threads, per pass"))
+    plan: Series = field(default_factory=lambda: Series("ipass passes plan, all rows"))
+    tenth: Series = field(default_factory=lambda: Series("ipass passes plan, a tenth of the rows"))
 
 
-def run(work: Path, rows: int, workers: int) -> Figures:
+def one_round(work: Path, figures: Figures) -> None:
+    """A fresh project and sandbox: every pass issued is a new one."""
+    rows, workers = figures.rows, figures.workers
     root, data = prepare(work, rows)
     sandbox: Sandbox = start_sandbox(data, root / "keys" / "merchant_public.pem")
     try:
@@ -181,56 +155,52 @@ def run(work: Path, rows: int, workers: int) -> Figures:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        plan = measure(
-            ipass(root, "passes", "plan", "coffee-welcome", "--input", str(root / "rows.csv"))
-        )
-        tenth = measure(
-            ipass(root, "passes", "plan", "coffee-welcome", "--input", str(root / "tenth.csv"))
-        )
-        issue = measure(
+        plan = [*ipass(root, "passes", "plan", "coffee-welcome"), "--input"]
+        figures.plan.add(run_measured([*plan, str(root / "rows.csv")]).sample)
+        figures.tenth.add(run_measured([*plan, str(root / "tenth.csv")]).sample)
+        issue = run_measured(
             ipass(
                 root,
                 *("passes", "issue", "coffee-welcome", "--input", str(root / "rows.csv")),
                 *("--auto-approve", "--workers", str(workers)),
             )
-        )
+        ).sample
+        figures.issue.add(Sample(issue.wall / rows, issue.cpu / rows, issue.peak_mib))
         floor_s, floor_cpu = client_floor(root, sandbox.url, rows, workers)
+        figures.floor.add(Sample(floor_s / rows, floor_cpu / rows, 0.0))
     finally:
         stop(sandbox)
-    return Figures(rows, workers, issue, floor_s, floor_cpu, plan, tenth)
 
 
 def report(f: Figures) -> None:
-    issue_rate = f.rows / f.issue.seconds
-    floor_rate = f.rows / f.floor_s
-    print(f"issue: {f.rows} passes, {f.workers} workers, sandbox in its own process")
-    print(
-        f"  ipass passes issue : {f.issue.seconds:7.1f} s  {issue_rate:7.0f} passes/s  "
-        f"{1000 * f.issue.cpu_s / f.rows:6.2f} ms CPU/pass  (peak {f.issue.peak_mib:.0f} MiB; "
-        "includes checking every row first)"
+    header(f"passes issue: {f.rows} rows, {f.workers} workers, sandbox in its own process")
+    print("(issue includes checking every row first; the floor runs in this process: no peak)")
+    row(f.floor, scale=1000, unit="ms")
+    row(f.issue, f.floor, scale=1000, unit="ms")
+    print(f"passes/s: issue {1 / f.issue.wall:.0f}, floor {1 / f.floor.wall:.0f}")
+    header(
+        f"passes plan: memory should not grow with the rows ({f.rows} and {max(f.rows // 10, 1)})"
     )
-    print(
-        f"  client floor       : {f.floor_s:7.1f} s  {floor_rate:7.0f} passes/s  "
-        f"{1000 * f.floor_cpu_s / f.rows:6.2f} ms CPU/pass"
-    )
-    print(f"  ratio              : {floor_rate / issue_rate:.2f}x the floor's time per pass")
-    print(
-        f"plan: peak memory {f.plan.peak_mib:.0f} MiB for {f.rows} rows "
-        f"({f.plan.seconds:.1f} s), {f.plan_tenth.peak_mib:.0f} MiB for {max(f.rows // 10, 1)} "
-        f"rows ({f.plan_tenth.seconds:.1f} s)"
-    )
+    row(f.tenth)
+    row(f.plan, f.tenth)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-passes-"))
-    try:
-        report(run(work, args.rows, args.workers))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    print(f"{machine_load()} (before)")
+    figures = Figures(args.rows, args.workers)
+    for _ in range(args.repeat):
+        work = Path(tempfile.mkdtemp(prefix="bench-passes-"))
+        try:
+            one_round(work, figures)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    report(figures)
+    print(f"{machine_load()} (after)")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ per request (from /proc/<pid>/stat) and the clients' CPU time per request (getru
 client process). Aim: sandbox CPU per request within 1.3x of the client's.
 
     python benchmarks/bench_sandbox.py [--requests 4000] [--clients 16] [--processes 1]
+        [--repeat 3]
+
+Each figure is the median of `--repeat` measured rounds against the same server, with its
+range; the server's peak memory is its VmHWM.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness import machine_load, spread
 
 from reconciler.adapters.alipayhk.client import AlipayClient, ClientConfig
 from reconciler.adapters.alipayhk.keys import (
@@ -172,15 +178,81 @@ def _template(setup: Setup) -> str:
         return client.create_template(raw, request_id="BENCH-TEMPLATE").template_code
 
 
+@dataclass(frozen=True)
+class Round:
+    requests: int
+    failures: int
+    elapsed_s: float
+    server_cpu_s: float
+    client_cpu_s: float
+    latencies_s: list[float]
+
+
+def measure_round(
+    setup: Setup, process: subprocess.Popen[str], args: argparse.Namespace, number: int
+) -> Round:
+    threads = args.clients // args.processes
+    per_thread = max(1, args.requests // (threads * args.processes))
+    base = (number + 1) * 1000  # bizSerialIds stay unique across rounds
+    server_before = _server_cpu_s(process.pid)
+    started = time.perf_counter()
+    if args.processes == 1:
+        results = [run_clients(setup, base, threads, per_thread)]
+    else:
+        with ProcessPoolExecutor(args.processes) as pool:
+            futures = [
+                pool.submit(run_clients, setup, base + w, threads, per_thread)
+                for w in range(args.processes)
+            ]
+            results = [f.result() for f in futures]
+    elapsed = time.perf_counter() - started
+    return Round(
+        requests=sum(r.requests for r in results),
+        failures=sum(r.failures for r in results),
+        elapsed_s=elapsed,
+        server_cpu_s=_server_cpu_s(process.pid) - server_before,
+        client_cpu_s=sum(r.cpu_s for r in results),
+        latencies_s=sorted(x for r in results for x in r.latencies_s),
+    )
+
+
+def _server_peak_mib(pid: int) -> float:
+    """VmHWM: the server process's peak resident set size so far."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def report(rounds: list[Round], args: argparse.Namespace, server_peak: float) -> None:
+    threads = args.clients // args.processes
+    total = sum(r.requests for r in rounds)
+    failures = sum(r.failures for r in rounds)
+    rates = [r.requests / r.elapsed_s for r in rounds]
+    server = [r.server_cpu_s / r.requests for r in rounds]
+    client = [r.client_cpu_s / r.requests for r in rounds]
+    p50 = [statistics.median(r.latencies_s) for r in rounds]
+    p99 = [r.latencies_s[int(len(r.latencies_s) * 0.99) - 1] for r in rounds]
+    print(machine_load())
+    print(f"clients: {args.processes} process(es) x {threads} threads, createPass")
+    print(f"requests: {total} in {len(rounds)} rounds ({failures} failed): median (min-max)")
+    print(f"throughput: {spread(rates, 'req/s', 1, 0)}")
+    print(f"latency: p50 {spread(p50, 'ms', 1000, 1)}, p99 {spread(p99, 'ms', 1000, 1)}")
+    print(f"sandbox CPU per request: {spread(server, 'ms', 1000, 3)}")
+    print(f"client  CPU per request: {spread(client, 'ms', 1000, 3)}")
+    print(f"sandbox peak RSS: {server_peak:.0f} MiB")
+    ratio = statistics.median(server) / statistics.median(client)
+    print(f"sandbox / client: {ratio:.2f} (aim <= 1.30)")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=4000)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=4000, help="per round")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients in all")
     parser.add_argument("--processes", type=int, default=1, help="client processes")
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3, help="measured rounds")
     args = parser.parse_args()
-    threads = args.clients // args.processes
-    per_thread = max(1, args.requests // (threads * args.processes))
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -198,39 +270,12 @@ def main() -> None:
             setup = dataclasses.replace(setup, template_code=_template(setup))
             warm = max(1, args.warmup // args.clients)
             run_clients(setup, 99, args.clients, warm)
-
-            server_before = _server_cpu_s(process.pid)
-            started = time.perf_counter()
-            if args.processes == 1:
-                results = [run_clients(setup, 0, threads, per_thread)]
-            else:
-                with ProcessPoolExecutor(args.processes) as pool:
-                    futures = [
-                        pool.submit(run_clients, setup, w, threads, per_thread)
-                        for w in range(args.processes)
-                    ]
-                    results = [f.result() for f in futures]
-            elapsed = time.perf_counter() - started
-            server_cpu = _server_cpu_s(process.pid) - server_before
+            rounds = [measure_round(setup, process, args, n) for n in range(args.repeat)]
+            server_peak = _server_peak_mib(process.pid)
         finally:
             process.terminate()
             process.wait(timeout=20)
-
-    total = sum(r.requests for r in results)
-    failures = sum(r.failures for r in results)
-    client_cpu = sum(r.cpu_s for r in results)
-    latencies = sorted(x for r in results for x in r.latencies_s)
-    server_ms = server_cpu / total * 1000
-    client_ms = client_cpu / total * 1000
-    print(f"clients: {args.processes} process(es) x {threads} threads, createPass")
-    print(f"requests: {total} ({failures} failed) in {elapsed:.2f} s = {total / elapsed:.0f} req/s")
-    print(
-        f"latency: p50 {statistics.median(latencies) * 1000:.1f} ms, "
-        f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms"
-    )
-    print(f"sandbox CPU per request: {server_ms:.3f} ms")
-    print(f"client  CPU per request: {client_ms:.3f} ms")
-    print(f"sandbox / client: {server_ms / client_ms:.2f} (aim <= 1.30)")
+    report(rounds, args, server_peak)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from pydantic import JsonValue
@@ -205,11 +206,16 @@ def _date_field(
     context: CardContext,
 ) -> FieldView:
     if ms is not None and MIN_MS <= ms < END_MS:
-        text: str | None = format_hk(ms)
+        text: str | None = _hong_kong(ms)
     else:
         text = _shown(payload.get(name))
     flags = tuple(problem.kind for problem in problems if problem.field == name)
     return FieldView(name, text, flags, name in context.changed)
+
+
+@lru_cache(maxsize=1024)  # catalogs repeat a few dates across thousands of cards
+def _hong_kong(ms: int) -> str:
+    return format_hk(ms)
 
 
 def _code(payload: Mapping[str, JsonValue], context: CardContext) -> CodeView:

@@ -34,6 +34,7 @@ WIDE_NAME: Final = "W" * 24  # the vendor allows 24 characters; they do not fit 
 HOSTILE_KEY: Final = "hostile"
 WIDE_KEY: Final = "wide"
 EAN_KEY: Final = "ean-voucher"
+ZH_ONLY_KEY: Final = "zh-only"
 BLOCKED_KEY: Final = "cinema"
 REPLACED_KEY: Final = "coffee-voucher"
 RETIRED_KEY: Final = "ferry-macau"
@@ -96,7 +97,8 @@ def _yaml(text: str) -> str:
 
 def hostile_project(root: Path) -> Path:
     """The example plus entries whose texts try HTML, script, script URLs and bidi tricks, one
-    whose name fits the vendor's limit but not the card, and an EAN-13 barcode."""
+    whose name fits the vendor's limit but not the card, an EAN-13 barcode, and one without
+    English texts."""
     example_project(root)
     tickets = root / "catalog/templates/coupons"
     description = "\n".join([SCRIPT, IMG_ONERROR, IFRAME, JS_URL, LONG_WORD])
@@ -157,6 +159,19 @@ def hostile_project(root: Path) -> Path:
         localeInfo:
           zh_HK: {name: 條碼券, brandName: 珍珠河, description: 條碼}
           en_US: {name: Barcode Voucher, brandName: Pearl River, description: Barcode}
+        """,
+    )
+    _write(
+        tickets / f"{ZH_ONLY_KEY}.yaml",
+        """
+        type: COUPON
+        product: GIFT_CARD
+        imageUrl: "{{ cdn }}/coupons/zh-350.png"
+        currentAmountCent: 1000
+        stock: 10
+        categories: [Others]
+        localeInfo:
+          zh_HK: {name: 只有中文, brandName: 珍珠河, description: 只有中文}
         """,
     )
     return root

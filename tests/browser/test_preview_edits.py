@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Locator, Page
 
 from browser import harness, projects
-from browser.checks import LOCALES, cards_in_view, entry_page
+from browser.checks import LOCALES, cards_in_view, entries, entry_page, fields_fit_unless_flagged
 from browser.projects import Site
 from reconciler.domain.plan_render.facts import ORDER
 
@@ -96,3 +96,11 @@ def test_a_retired_entry_says_until_when_it_stays_live(
     note = page.get_by_text(re.compile(r"stays live until \d{4}-\d{2}-\d{2}"))
     assert note.count() >= 1
     assert note.first.is_visible()
+
+
+def test_every_page_of_a_plan_with_edits_fits_a_phone(
+    edited_site: Site, strict: harness.Offline
+) -> None:
+    for _key, page in entries(edited_site, strict):
+        cards_in_view(page)
+        fields_fit_unless_flagged(edited_site, page)

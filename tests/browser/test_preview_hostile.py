@@ -116,3 +116,16 @@ def test_an_ean13_barcode_decodes_back_to_its_sample(
         decoded = harness.decode(code.screenshot())
         assert [d.text for d in decoded] == [value]
         assert decoded[0].format == str(harness.ZXING_FORMAT["EAN-13"])
+
+
+def test_a_missing_locale_is_flagged_on_the_card_there_is(
+    hostile_site: Site, strict: harness.Offline
+) -> None:
+    page = entry_page(hostile_site, projects.ZH_ONLY_KEY, strict)
+    boxes = cards_in_view(page)
+    assert [(box.locale, box.side) for box in boxes] == [("zh_HK", "catalog")]
+    card = page.locator("[data-card]")
+    assert card.get_attribute("data-flagged") == "missing-locale"
+    note = card.locator('.problem[data-problem="missing-locale"]')
+    assert note.is_visible()
+    assert "en_US" in note.inner_text()

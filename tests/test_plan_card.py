@@ -385,3 +385,8 @@ def test_a_link_is_shown_whole_and_never_linked() -> None:
     link = f"{APP}&amp;page=pages/use/index&amp;query=key%3Dx"
     assert f"- **Button link:** <code>{link}</code>\n" in markdown
     assert not re.search(r"\]\(|<a ", markdown)
+
+
+def test_a_summary_longer_than_the_limit_is_refused_even_with_no_entries() -> None:
+    with pytest.raises(ValueError, match="too small"):
+        plan_markdown(make_plan([]), limit=300)

@@ -17,7 +17,7 @@ from pydantic import JsonValue
 
 from reconciler.domain.contract.dates import END_MS, MIN_MS, format_hk
 from reconciler.domain.plan import Action
-from reconciler.domain.plan_document import (
+from reconciler.domain.plan_document_models import (
     ChangeDocument,
     MomentDocument,
     PlanDocument,

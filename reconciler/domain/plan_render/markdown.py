@@ -90,10 +90,12 @@ def document_markdown(document: PlanDocument, *, limit: int = DEFAULT_LIMIT) -> 
     used = len(head) + len(tail)
     # Entries are rendered until the comment is full; the ones after are only counted.
     for block in _blocks(document, len(head), limit // _OPEN_SHARE):
-        used += len(block.text)
-        if used >= limit:
+        if used + len(block.text) >= limit:
             return _cut(document, head, blocks, limit)
+        used += len(block.text)
         blocks.append(block)
+    if used >= limit:  # the summary alone is too long (_cut says so)
+        return _cut(document, head, blocks, limit)
     return head + "".join(block.text for block in blocks) + tail
 
 

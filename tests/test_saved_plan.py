@@ -178,6 +178,25 @@ def test_the_saved_file_is_the_json_plan_with_the_digest_of_its_content(
     assert len(rig.templates()) == EXAMPLE_KEYS
 
 
+def test_a_plan_saved_by_an_older_ipass_is_refused_with_the_way_forward(
+    rig: Rehearsal, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Format 4 had no `card`: such a file is made again, never converted or half-read."""
+    path = make_plan(rig, capsys)
+    data = load(path)
+    data["format_version"] = 4
+    for step in data["steps"]:
+        del step["card"]
+    reseal(path, data)
+    applied = ipass(rig, capsys, "apply", str(path), "--auto-approve")
+    assert applied.code == 3
+    assert applied.err == (
+        f"error: saved plan {path} has format_version 4 (made by an older ipass); this ipass "
+        f"reads version 5\n{REPLAN}\n"
+    )
+    assert_nothing_applied(rig)
+
+
 def test_an_edit_is_refused_as_edited_by_hand(
     rig: Rehearsal, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -27,6 +27,12 @@ IFRAME: Final = '<iframe src="javascript:window.__pwned=1"></iframe>'
 JS_URL: Final = "javascript:window.__pwned=1"
 SVG_ONLOAD: Final = "<svg onload=window.__pwned=1>"  # 30: fits subName (en_US, 32)
 CLOSE_CARD: Final = '"></section><b>x</b>'  # 20: fits name (en_US, 24)
+# Links the vendor accepts (https / alipayhk://) that carry markup or a script URL inside.
+BTN_URL: Final = (
+    'https://x.example/"onmouseover="window.__pwned=1"><script>window.__pwned=1</script>'
+)
+ORDER_LINK: Final = "alipayhk://x/?next=javascript:window.__pwned=1"
+DETAIL_LINK: Final = "alipayhk://x/?q=%22%3E%3Cimg%20src%3Dx%20onerror%3Dwindow.__pwned%3D1%3E"
 RLO: Final = "\u202e"
 BIDI_NAME: Final = f"{RLO}txt.exe"  # shows as "exe.txt" if the override is obeyed
 LONG_WORD: Final = "https://cdn.example/" + "a" * 180  # no break opportunity
@@ -111,6 +117,9 @@ def hostile_project(root: Path) -> Path:
         currentAmountCent: 1000
         stock: 10
         categories: [Others]
+        button: {{btnType: usage, btnUrl: {_yaml(BTN_URL)}}}
+        orderPageLink: {_yaml(ORDER_LINK)}
+        detailLink: {_yaml(DETAIL_LINK)}
         localeInfo:
           zh_HK:
             name: {_yaml(BIDI_NAME)}

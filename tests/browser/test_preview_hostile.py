@@ -58,6 +58,10 @@ def test_hostile_text_runs_nothing_injects_nothing_and_shows_as_text(
         for attempt in (projects.SCRIPT, projects.IMG_ONERROR, projects.IFRAME, projects.JS_URL):
             assert attempt in shown, (locale, attempt)
     assert text_of(field(page, "en_US", "name")) == projects.CLOSE_CARD
+    for locale in LOCALES:  # links are shown as text, whatever they hold
+        assert projects.BTN_URL in field(page, locale, "button").inner_text().replace("\n", "")
+        assert projects.ORDER_LINK in text_of(field(page, locale, "orderPageLink"))
+        assert projects.DETAIL_LINK in text_of(field(page, locale, "detailLink"))
     assert text_of(field(page, "en_US", "subName")) == projects.SVG_ONLOAD
     assert text_of(field(page, "zh_HK", "subName")) == "<b>粗體</b>"
     assert text_of(field(page, "zh_HK", "brandName")) == "<i>品牌</i>"

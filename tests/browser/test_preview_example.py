@@ -69,6 +69,17 @@ def test_every_product_type_is_shown_with_its_details(
     assert shown == products
 
 
+def test_without_checked_images_the_pages_ask_for_nothing_beyond_their_folder(
+    example_site: Site, strict: harness.Offline, open_page: harness.OpenPage
+) -> None:
+    before = len(strict.blocked)
+    index = open_page(strict, example_site.index)
+    for _key, _action, path in harness.entry_pages(index, example_site.out):
+        page = open_page(strict, path)
+        assert page.locator('[data-field="imageUrl"][data-placeholder]').count() >= 1
+    assert strict.blocked[before:] == []
+
+
 def money(cents: int) -> str:
     return f"HK${cents / 100:,.2f}"
 

@@ -73,10 +73,11 @@ def launch(playwright: Playwright) -> Browser:
 
 @dataclass
 class Offline:
-    """A browser context that may load file:// URLs only; `blocked` lists what it refused."""
+    """A browser context that may load file:// URLs only; `blocked` lists what it refused, as
+    (URL of the page that asked, URL asked for)."""
 
     context: BrowserContext
-    blocked: list[str] = field(default_factory=list)
+    blocked: list[tuple[str, str]] = field(default_factory=list)
     pages: dict[Path, Page] = field(default_factory=dict)
 
     def route(self, route: Route) -> None:
@@ -84,7 +85,7 @@ class Offline:
         if url.startswith("file://"):
             route.continue_()
         else:
-            self.blocked.append(url)
+            self.blocked.append((route.request.frame.url, url))
             route.abort("blockedbyclient")
 
     def open(self, path: Path) -> Page:

@@ -40,8 +40,8 @@ import reconciler
 from reconciler.adapters.files import ensure_folder, write_atomic
 from reconciler.domain.catalog import CatalogEntry, LoadedCatalog, StartCheck
 from reconciler.domain.jsonsafe import StrictJsonError, check_strict
-from reconciler.domain.plan import Retirement
 from reconciler.domain.problems import Problem
+from reconciler.domain.retirement import Retirement
 from reconciler.domain.templating import RenderCost
 from reconciler.errors import StorageError
 

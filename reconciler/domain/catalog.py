@@ -34,8 +34,8 @@ from reconciler.domain.contract.rules import (
     start_date_violation,
 )
 from reconciler.domain.payload import content_payload, payload_digest
-from reconciler.domain.plan import Retirement
 from reconciler.domain.problems import FieldPath, Problem, format_field_path
+from reconciler.domain.retirement import Retirement
 from reconciler.domain.templating import (
     BudgetName,
     BudgetProblem,

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from reconciler.domain.contract.identifiers import template_code_problem
-from reconciler.domain.plan import Retirement
 from reconciler.domain.problems import FieldPath, Problem, format_field_path
+from reconciler.domain.retirement import Retirement
 from reconciler.domain.templating import PlainData
 from reconciler.domain.yamlsafe import YamlDocument
 

@@ -13,6 +13,7 @@ from typing import ClassVar, assert_never
 
 from pydantic import JsonValue
 
+from reconciler.domain.retirement import Retirement as Retirement  # noqa: PLC0414 - re-exported
 from reconciler.domain.state import TemplateRecord
 
 
@@ -47,15 +48,6 @@ class Desired:
     moved_from: tuple[str, ...] = ()
     adopt: str | None = None
     tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Retirement:
-    """A key declared retired in the catalog (`retired: true`, or `catalog/retired.yaml`)."""
-
-    key: str
-    source: str
-    reason: str | None = None
 
 
 @dataclass(frozen=True)

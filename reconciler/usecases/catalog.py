@@ -15,9 +15,9 @@ from reconciler.domain import catalog_files
 from reconciler.domain.canonical import canonical_json
 from reconciler.domain.catalog_intents import load_retired
 from reconciler.domain.config import Target
-from reconciler.domain.plan import Retirement
 from reconciler.domain.problems import Problem
 from reconciler.domain.render_key import context_digest, file_key
+from reconciler.domain.retirement import Retirement
 from reconciler.domain.templating import CatalogBudget, RenderCost, Renderer
 from reconciler.domain.yamlsafe import YamlError
 from reconciler.domain.yamlsafe.loader import read_yaml_bytes

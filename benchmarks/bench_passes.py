@@ -175,8 +175,8 @@ def one_round(work: Path, figures: Figures) -> None:
 def report(f: Figures) -> None:
     header(f"passes issue: {f.rows} rows, {f.workers} workers, sandbox in its own process")
     print("(issue includes checking every row first; the floor runs in this process: no peak)")
-    row(f.floor, scale=1000, unit="ms")
-    row(f.issue, f.floor, scale=1000, unit="ms")
+    row(f.floor, scale=1000, unit="ms", digits=2)
+    row(f.issue, f.floor, scale=1000, unit="ms", digits=2)
     print(f"passes/s: issue {1 / f.issue.wall:.0f}, floor {1 / f.floor.wall:.0f}")
     header(
         f"passes plan: memory should not grow with the rows ({f.rows} and {max(f.rows // 10, 1)})"

@@ -155,12 +155,18 @@ def header(title: str) -> None:
 
 
 def row(
-    series: Series, floor: Series | None = None, *, scale: float = 1.0, unit: str = "s"
+    series: Series,
+    floor: Series | None = None,
+    *,
+    scale: float = 1.0,
+    unit: str = "s",
+    digits: int | None = None,
 ) -> None:
     """One line: median (range) of wall, CPU and peak; with a floor, the ratios of the medians.
 
     `scale` and `unit` rescale the times (e.g. 1000 and "ms")."""
-    digits = 0 if unit in {"ms", "us"} else 2
+    if digits is None:
+        digits = 0 if unit in {"ms", "us"} else 2
     wall = spread(series.values(lambda s: s.wall), unit, scale, digits)
     cpu = spread(series.values(lambda s: s.cpu), unit, scale, digits)
     peak = spread(series.values(lambda s: s.peak_mib), "MiB", 1.0, 0)

@@ -77,7 +77,7 @@ def prepare(work: Path, published: int, creates: int, kind: str) -> Case:
         Series(f"ipass plan ({label})"),
         Series(f"ipass apply ({label})"),
         Series(f"apply - plan, per create ({label})"),
-        Series("floor: AlipayClient alone, per create"),
+        Series(f"floor: AlipayClient alone, per create ({label})"),
     )
 
 
@@ -146,8 +146,8 @@ def bench_apply(work: Path, creates: int, published: int, kind: str, repeat: int
     print()
     print("per create (ms):")
     for case in cases:
-        row(case.floor, scale=1000, unit="ms")
-        row(case.per_create, case.floor, scale=1000, unit="ms")
+        row(case.floor, scale=1000, unit="ms", digits=2)
+        row(case.per_create, case.floor, scale=1000, unit="ms", digits=2)
     empty = cases[0]
     verdict(
         "apply CPU per create / client's (onto empty)", empty.per_create.cpu, empty.floor.cpu, 1.3

@@ -37,6 +37,7 @@ from reconciler.domain.templating.limits import Refused, RenderLimits, text_over
 from reconciler.domain.templating.parsing import parse_value
 from reconciler.domain.templating.plain import PlainData, plain
 from reconciler.domain.templating.sandbox import Sandbox
+from reconciler.domain.templating.shapes import name_texts, shape_of, text_names
 from reconciler.domain.templating.substitution import (
     Substitution,
     parse_substitution,
@@ -78,6 +79,8 @@ def needs_rendering(source: str) -> bool:
 class _Compiled:
     template: Template
     expression: bool
+    # A template shared by every value of one shape (`shapes.py`) renders with the value's texts.
+    texts: Mapping[str, str] | None = None
 
 
 class Renderer:
@@ -93,7 +96,8 @@ class Renderer:
 
     Values that are only text and `{{ name }}` or `{{ name.key }}` placeholders are substituted
     without compiling (`substitution.py`), to the same result; `fast_path=False` turns that off so
-    tests can compare both paths.
+    tests can compare both paths. Values that differ only in their text share one compiled
+    template (`shapes.py`), to the same result too; `share_shapes=False` turns that off.
 
     Every render is charged to one `WorkMeter` (`cost`): loop iterations, output characters, and
     the time spent in `deadline` blocks. With a `budget` (a whole catalog's), once any of them is
@@ -108,10 +112,13 @@ class Renderer:
         limits: RenderLimits = _DEFAULT_LIMITS,
         *,
         fast_path: bool = True,
+        share_shapes: bool = True,
         budget: CatalogBudget | None = None,
     ) -> None:
         self._limits = limits
         self._fast_path = fast_path
+        self._share_shapes = share_shapes
+        self._shapes: dict[tuple[str | int, ...], Template] = {}
         self._substitutions: dict[str, Substitution | None] = {}
         self._meter = WorkMeter(None)  # loading the macro files is not charged to the budget
         self._sandbox = Sandbox(limits, self._meter)
@@ -166,7 +173,9 @@ class Renderer:
         if value is None:
             compiled = self._compiled.get(source)
             if compiled is None:
-                compiled = self._guarded(lambda: self._compile(source), source, None, context)
+                compiled = self._shared(source)
+                if compiled is None:
+                    compiled = self._guarded(lambda: self._compile(source), source, None, context)
                 self._compiled[source] = compiled
             done = compiled
             value = self._guarded(
@@ -247,9 +256,23 @@ class Renderer:
         # spare jinja from copying the environment's globals into every new context.
         return self._sandbox.template_class.from_code(self._sandbox, code, {})
 
+    def _shared(self, source: str) -> _Compiled | None:
+        """The template compiled for another value of the same shape, with this value's texts."""
+        shape = shape_of(source) if self._share_shapes and self._shapes else None
+        template = None if shape is None else self._shapes.get(shape.key)
+        if shape is None or template is None:
+            return None
+        return _Compiled(template, False, text_names(shape.texts))
+
     def _compile(self, source: str) -> _Compiled:
         tree = self._parse(source, VALUE_FILE)
         expression = _single_expression(source, tree)
+        shape = shape_of(source) if self._share_shapes and expression is None else None
+        if shape is not None and name_texts(tree, shape.texts):
+            tree.set_environment(self._sandbox)
+            template = self._build(tree, VALUE_FILE)
+            self._shapes[shape.key] = template
+            return _Compiled(template, False, text_names(shape.texts))
         if expression is not None:
             target = nodes.Name(_RESULT, "store", lineno=expression.lineno)
             tree = nodes.Template([nodes.Assign(target, expression, lineno=expression.lineno)])
@@ -294,7 +317,10 @@ class Renderer:
 
     def _execute(self, compiled: _Compiled, context: Mapping[str, PlainData]) -> PlainData:
         template = compiled.template
-        jinja_context = template.new_context({**self._scope, **context}, shared=True)
+        names = {**self._scope, **context}
+        if compiled.texts is not None:
+            names.update(compiled.texts)
+        jinja_context = template.new_context(names, shared=True)
         chunks = template.root_render_func(jinja_context)
         if compiled.expression:
             for _ in chunks:

@@ -390,3 +390,24 @@ def test_schema_check_names_stale_files_and_writes_nothing(
     assert run.out.splitlines() == [f"stale: {stale}", f"stale: {folder / 'state.schema.json'}"]
     assert run.err == "hint: run `ipass schema export` and commit the result\n"
     assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+
+
+def test_the_plan_job_builds_the_card_preview_and_the_comment_links_it() -> None:
+    workflow = load(WORKFLOWS / "ipass-plan.yml")
+    plan_steps = jobs(workflow)["plan"]["steps"]
+    names = [step.get("id") for step in plan_steps]
+    preview = next(step for step in plan_steps if step.get("id") == "preview")
+    assert "ipass preview --env production --out preview || status=$?" in preview["run"]
+    assert preview["if"] == "${{ !cancelled() }}"  # built even when the plan fails
+    upload = next(step for step in plan_steps if step.get("id") == "preview-artifact")
+    assert upload["uses"].startswith("actions/upload-artifact@")
+    assert upload["with"]["name"] == "ipass-preview"
+    assert upload["with"]["path"] == "preview/"
+    summary = next(step for step in plan_steps if "PREVIEW_URL" in step.get("env", {}))
+    assert summary["env"]["PREVIEW_URL"] == "${{ steps.preview-artifact.outputs.artifact-url }}"
+    assert "preview-note.md" in summary["run"]
+    # The link is written before the comment is cut to size and uploaded for the fork workflow.
+    assert names.index("preview") < names.index("preview-artifact")
+    assert plan_steps.index(summary) < next(
+        i for i, step in enumerate(plan_steps) if step.get("with", {}).get("name") == "ipass-plan"
+    )

@@ -31,7 +31,7 @@ def test_a_wrong_worker_count_is_refused(
 ) -> None:
     root = copy_example(tmp_path)
     monkeypatch.setenv("IPASS_WORKERS", value)
-    for command in ("validate", "plan"):
+    for command in ("validate", "render", "plan", "apply"):
         run = run_cli(capsys, "-C", str(root), command)
         assert run.code == 1, run
         assert "IPASS_WORKERS must be a whole number from 1 to 64" in run.err

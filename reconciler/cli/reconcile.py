@@ -272,7 +272,7 @@ def apply(
         PlanOptions(targets, excludes, replace, retry_unknown), saved, parallelism, reason
     )
     git = GitRemote(git_remote, git_branch) if git_push else None
-    ports = apply_ports(target, current_operator(target.root), git=git)
+    ports = apply_ports(target, current_operator(target.root), git=git, workers=catalog_workers())
     with _graceful_stop(ports.abandon, target.env_args) as stop:
         report = run_apply(
             request, ports, confirm=confirm, progress=_Progress(), should_stop=lambda: stop[0]

@@ -44,9 +44,12 @@ class GitRemote:
     branch: str | None = None
 
 
-def apply_ports(target: Target, operator: str, *, git: GitRemote | None = None) -> ApplyPorts:
+def apply_ports(
+    target: Target, operator: str, *, git: GitRemote | None = None, workers: int | None = None
+) -> ApplyPorts:
     """Apply against the environment's real state file, lock and AlipayHK endpoint; with `git`,
-    the intent and the outcomes are also pushed to that remote."""
+    the intent and the outcomes are also pushed to that remote. `workers`: processes loading
+    the catalog, as in `load_catalog`."""
     publisher: Publisher | None = None
     if git is not None:
         from reconciler.usecases.push import GitPublisher, state_recorder
@@ -60,7 +63,7 @@ def apply_ports(target: Target, operator: str, *, git: GitRemote | None = None) 
             yield _Sender(client)
 
     def desired(state: State) -> tuple[Mapping[str, Desired], Mapping[str, Retirement]]:
-        catalog, wanted = load_desired(target, state)
+        catalog, wanted = load_desired(target, state, workers=workers)
         return wanted, catalog.retirements
 
     def lock() -> AbstractContextManager[object]:

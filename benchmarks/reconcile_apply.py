@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -51,6 +51,20 @@ class Case:
     apply: Series
     per_create: Series
     floor: Series
+    env: dict[str, str] = field(default_factory=dict)  # e.g. IPASS_WORKERS=1
+
+    def one_process(self) -> Case:
+        """The same project, its catalog loaded in one process (IPASS_WORKERS=1)."""
+        label = f"{self.label}, 1 process"
+        return replace(
+            self,
+            label=label,
+            plan=Series(f"ipass plan ({label})"),
+            apply=Series(f"ipass apply ({label})"),
+            per_create=Series(f"apply - plan, per create ({label})"),
+            floor=Series(f"floor: AlipayClient alone, per create ({label})"),
+            env={"IPASS_WORKERS": "1"},
+        )
 
 
 def prepare(work: Path, published: int, creates: int, kind: str) -> Case:
@@ -90,8 +104,12 @@ def apply_round(case: Case, data: Path, floor_first: bool) -> None:
     try:
         if floor_first:
             client_floor(case, sandbox.url)
-        planned = case.plan.add(run(ipass(case.root, "plan", "--env", ENV)).sample)
-        applied = case.apply.add(run(ipass(case.root, "apply", "--auto-approve")).sample)
+        plan, apply = (
+            ipass(case.root, "plan", "--env", ENV),
+            ipass(case.root, "apply", "--auto-approve"),
+        )
+        planned = case.plan.add(run(plan, env=case.env).sample)
+        applied = case.apply.add(run(apply, env=case.env).sample)
         if not floor_first:
             client_floor(case, sandbox.url)
     finally:
@@ -125,6 +143,7 @@ def parallel_round(case: Case, data: Path, series: Series) -> None:
 
 def bench_apply(work: Path, creates: int, published: int, kind: str, repeat: int) -> None:
     cases = [prepare(work, 0, creates, kind), prepare(work, published, creates, kind)]
+    cases.append(cases[1].one_process())
     parallel = Series(f"ipass apply --parallelism {PARALLEL} (onto an empty state)")
     state_floor = Series(f"floor: json load + dump of the {published}-entry state")
     big = cases[1]
@@ -158,9 +177,10 @@ def bench_apply(work: Path, creates: int, published: int, kind: str, repeat: int
         empty.per_create.wall,
         1.0,
     )
-    verdict(
-        f"per create onto {published} / onto empty, CPU",
-        big.per_create.cpu,
-        empty.per_create.cpu,
-        1.0,
-    )
+    for case in cases[1:]:
+        verdict(
+            f"per create {case.label} / onto empty, CPU",
+            case.per_create.cpu,
+            empty.per_create.cpu,
+            1.0,
+        )

@@ -21,7 +21,9 @@ Every figure is the median of `--repeat` interleaved rounds with its range.
 
 Run: python benchmarks/bench_reconcile.py [--entries N] [--memory-entries M]
      [--apply-entries C] [--state-entries S] [--repeat R] [--catalog realistic|plain]
-     [--only plan,memory,apply]
+     [--only plan,memory,apply] [--render-budget SECONDS]
+
+`--render-budget` raises the catalog's render_seconds budget (wall time: see bench_validate.py).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from harness import (
     machine_load,
     row,
     run,
+    use_render_budget,
     verdict,
 )
 from reconcile_apply import bench_apply
@@ -160,7 +163,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--catalog", choices=KINDS, default="realistic")
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections, comma-separated")
+    parser.add_argument(
+        "--render-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="raise the catalog's render_seconds budget (wall time: a busy machine can spend it)",
+    )
     args = parser.parse_args()
+    use_render_budget(args.render_budget)
     sections = set(args.only.split(","))
     if unknown := sections - set(SECTIONS):
         parser.error(f"unknown sections {sorted(unknown)}; use {','.join(SECTIONS)}")

@@ -66,6 +66,10 @@ _WATCHED_MODULES: Final = frozenset(
         "concurrent.futures.process",
         "multiprocessing",
         "sqlite3",
+        # Modules of ours that cost more than their name suggests: the plan's step types (sixteen
+        # dataclasses) and the state's events (thirteen pydantic models built at import).
+        "reconciler.domain.plan",
+        "reconciler.domain.events",
     }
 )
 # Each module the command added: (is a package, lives in site-packages).
@@ -87,7 +91,7 @@ _PYDANTIC: Final = frozenset(
 _JINJA: Final = frozenset({"jinja2", "markupsafe", "reconciler.domain.templating"})
 _YAML: Final = frozenset({"yaml", "reconciler.domain.yamlsafe"})
 # Reading the state (validate reads it too: an entry already published may start in the past).
-_STATE: Final = frozenset({"reconciler.adapters", "orjson"})
+_STATE: Final = frozenset({"reconciler.adapters", "reconciler.domain.events", "orjson"})
 _CATALOG: Final = (
     _PYDANTIC
     | _JINJA
@@ -101,13 +105,15 @@ ALLOWED: Final[dict[tuple[str, ...], frozenset[str]]] = {
     ("--help",): _HELP,
     ("--version",): _HELP,
     ("validate",): _HELP | _CATALOG,
-    ("render",): _HELP | _CATALOG,
-    ("plan",): _HELP | _CATALOG | {"reconciler.cli.reconcile", "reconciler.domain.plan_render"},
-    ("state", "list"): _HELP | _CATALOG | {"reconciler.cli.state"},
+    # render derives each body's requestId as apply would (usecases/plan.py, with the plan types).
+    ("render",): _HELP | _CATALOG | {"reconciler.domain.plan"},
+    ("plan",): _HELP
+    | _CATALOG
+    | {"reconciler.cli.reconcile", "reconciler.domain.plan", "reconciler.domain.plan_render"},
+    ("state", "list"): _HELP | _CATALOG | {"reconciler.cli.state", "reconciler.domain.plan"},
+    # The command's options only: no pydantic, no catalog, no state.
     ("apply", "--help"): _HELP
-    | _PYDANTIC
-    | _STATE
-    | {"reconciler.domain.contract", "reconciler.cli.reconcile", "reconciler.cli.catalog"},
+    | {"reconciler.cli.reconcile", "reconciler.cli.catalog", "reconciler.domain.plan"},
 }
 
 
@@ -116,12 +122,12 @@ def watched_units(modules: Modules) -> set[str]:
     units = set()
     for name, (is_package, installed) in modules.items():
         top = name.partition(".")[0]
-        if top == "reconciler":
+        if name in _WATCHED_MODULES:
+            units.add(name)
+        elif top == "reconciler":
             # A command module itself, else the package (folder) the module belongs to.
             packaged = name in _COMMAND_MODULES or is_package
             units.add(name if packaged else name.rpartition(".")[0])
-        elif name in _WATCHED_MODULES:
-            units.add(name)
         elif installed:  # a third-party package, from site-packages
             units.add(top)
     return units

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import ClassVar, assert_never
-
-from pydantic import JsonValue
+from typing import TYPE_CHECKING, ClassVar, assert_never
 
 from reconciler.domain.retirement import Retirement as Retirement  # noqa: PLC0414 - re-exported
-from reconciler.domain.state import TemplateRecord
+
+if TYPE_CHECKING:  # annotations only: `ipass plan --help` need not load pydantic and the state
+    from pydantic import JsonValue
+
+    from reconciler.domain.state import TemplateRecord
 
 
 class Action(StrEnum):

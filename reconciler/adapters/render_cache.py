@@ -38,7 +38,7 @@ from pydantic import TypeAdapter, ValidationError
 
 import reconciler
 from reconciler.adapters.files import ensure_folder, write_atomic
-from reconciler.domain.catalog import CatalogEntry, LoadedCatalog, StartCheck
+from reconciler.domain.catalog import CatalogEntry, InvalidEntry, LoadedCatalog, StartCheck
 from reconciler.domain.jsonsafe import StrictJsonError, check_strict
 from reconciler.domain.problems import Problem
 from reconciler.domain.retirement import Retirement
@@ -70,6 +70,7 @@ class _Record:
     keys: list[tuple[str, str]]
     retired: list[Retirement]
     start_checks: list[StartCheck]
+    invalid: list[InvalidEntry]
     loop_iterations: int
     output_chars: int
     render_microseconds: int
@@ -159,6 +160,7 @@ class RenderCache:
                 record.render_microseconds / 1_000_000,
             ),
             start_checks=record.start_checks,
+            invalid=record.invalid,
         )
 
     def put(self, key: str, result: LoadedCatalog) -> None:
@@ -173,6 +175,7 @@ class RenderCache:
             keys=result.keys,
             retired=result.retired,
             start_checks=result.start_checks,
+            invalid=result.invalid,
             loop_iterations=result.cost.loop_iterations,
             output_chars=result.cost.output_chars,
             render_microseconds=round(result.cost.render_seconds * 1_000_000),

@@ -15,6 +15,7 @@ result is validated against the vendor's createTemplate rules. Nothing is render
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,32 @@ class CatalogEntry:
     payload_hash: str
     # What the entry says about its own life (catalog_intents); never sent.
     intents: Intents = field(default_factory=Intents)
+
+
+@dataclass(frozen=True)
+class InvalidEntry:
+    """An entry that rendered but failed validation: the body it would send, unvalidated, for
+    `ipass preview` to show, and its problems. Never sent.
+
+    The body is kept as JSON text: it may hold anything the catalog wrote (fractions, NaN, lone
+    surrogates), which travels between processes and through the render cache unchanged as text
+    (the cache's strict reader refuses such numbers, rightly, in data).
+    """
+
+    key: str
+    file: str
+    line: int
+    tree_json: str
+    problems: tuple[Problem, ...]
+    tags: tuple[str, ...] = ()
+
+    def tree(self) -> dict[str, JsonValue]:
+        value = json.loads(self.tree_json)
+        return value if isinstance(value, dict) else {}
+
+
+def tree_json(tree: Mapping[str, PlainData] | Mapping[str, JsonValue]) -> str:
+    return json.dumps(tree, ensure_ascii=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -127,6 +154,8 @@ class LoadedCatalog:
     skipped: BudgetName | None = None
     # Start dates to check against the time of this run (`check_start_dates`).
     start_checks: list[StartCheck] = field(default_factory=list)
+    # Entries that rendered but are invalid, with what they would send.
+    invalid: list[InvalidEntry] = field(default_factory=list)
 
 
 # Wall-clock budget for rendering all values of one file: a backstop for loop bombs.
@@ -203,9 +232,8 @@ def check_start_dates(
     ]
     if not fired:
         return result
-    dropped = {check.entry for check, _ in fired}
-    problems = [
-        Problem(
+    found = {
+        check.key: Problem(
             check.file,
             check.line,
             check.column,
@@ -214,9 +242,30 @@ def check_start_dates(
             str(violation.code),
         )
         for check, violation in fired
-    ]
+    }
+    dropped = {check.entry for check, _ in fired}
     entries = [entry for index, entry in enumerate(result.entries) if index not in dropped]
-    return dataclasses.replace(result, entries=entries, problems=[*result.problems, *problems])
+    invalid = [
+        dataclasses.replace(entry, problems=(*entry.problems, found[entry.key]))
+        if entry.key in found
+        else entry
+        for entry in result.invalid
+    ]
+    invalid += [
+        InvalidEntry(
+            entry.key,
+            entry.file,
+            entry.line,
+            tree_json(entry.payload),
+            (found[entry.key],),
+            entry.intents.tags,
+        )
+        for index, entry in enumerate(result.entries)
+        if index in dropped
+    ]
+    return dataclasses.replace(
+        result, entries=entries, problems=[*result.problems, *found.values()], invalid=invalid
+    )
 
 
 def render_file(
@@ -288,6 +337,7 @@ def load_file(
         return out
     content = {k: v for k, v in data.items() if k not in META_KEYS}
     for item_key, each in items:
+        since = len(out.problems)
         key = base_key if item_key is None else f"{base_key}[{item_key}]"
         out.keys.append((key, path))
         context: dict[str, PlainData] = {**shared.variables, **entry_vars}
@@ -303,7 +353,16 @@ def load_file(
             continue
         entry = job.entry(content, document, shared.defaults)
         if entry is not None:
-            _validate(key, entry, document, shared, out, unrendered=job.unrendered, intents=intents)
+            _validate(
+                key,
+                entry,
+                document,
+                shared,
+                out,
+                unrendered=job.unrendered,
+                intents=intents,
+                since=since,
+            )
     return out
 
 
@@ -523,7 +582,10 @@ def _validate(
     *,
     unrendered: Sequence[FieldPath],
     intents: Intents,
+    since: int,
 ) -> None:
+    """Append the entry to `out`: valid, or invalid with its problems (those from `since` on in
+    `out.problems`, which are this entry's)."""
     # Every rule but the start date's, which depends on the time and the state: it is located
     # here and checked by `check_start_dates` (it does not apply to a published entry, nor to
     # one adopted from AlipayHK).
@@ -531,12 +593,17 @@ def _validate(
     for violation in checked.violations:
         out.problems.append(_violation_problem(violation, document, shared.defaults, key))
     index: int | None = None
+    line = document.position_of(()).line  # the first field, after any leading comments
     if checked.value is not None and not checked.violations and not unrendered:
         payload = content_payload(checked.value, shared.merchant_id)
-        line = document.position_of(()).line  # the first field, after any leading comments
         index = len(out.entries)
         out.entries.append(
             CatalogEntry(key, document.path, line, payload, payload_digest(payload), intents)
+        )
+    elif not unrendered:  # rendered whole: what it would send can still be shown
+        problems = tuple(sorted(out.problems[since:]))
+        out.invalid.append(
+            InvalidEntry(key, document.path, line, tree_json(content), problems, intents.tags)
         )
     start = checked_start_ms(content, checked.violations, unrendered)
     if start is not None:

@@ -49,6 +49,8 @@ class CatalogResult:
     problems: tuple[Problem, ...]
     # Keys declared retired: `retired: true` in a file, or listed in catalog/retired.yaml.
     retirements: Mapping[str, Retirement] = field(default_factory=dict)
+    # Entries that rendered but are invalid, by key: what they would send, and why not.
+    invalid: tuple[cat.InvalidEntry, ...] = ()
 
 
 def load_catalog(
@@ -111,6 +113,7 @@ def load_catalog(
         loaded.entries += result.entries
         loaded.problems += result.problems
         loaded.keys += result.keys
+        loaded.invalid += result.invalid
         for retirement in result.retired:
             retirements.setdefault(retirement.key, retirement)
     problems += loaded.problems
@@ -120,8 +123,9 @@ def load_catalog(
         problems.append(spent)
     problems += cat.iter_duplicate_keys(loaded.keys)
     entries = sorted(loaded.entries, key=lambda e: e.key)
+    invalid = tuple(sorted(loaded.invalid, key=lambda e: e.key))
     return CatalogResult(
-        target, len(files), tuple(entries), tuple(sorted(set(problems))), retirements
+        target, len(files), tuple(entries), tuple(sorted(set(problems))), retirements, invalid
     )
 
 
@@ -158,7 +162,8 @@ def selected(
     entries = tuple(entry for entry in result.entries if entry.key in keys)
     files = {entry.file for entry in entries} | path_hits
     problems = tuple(problem for problem in result.problems if problem.file in files)
-    return replace(result, entries=entries, problems=problems)
+    invalid = tuple(entry for entry in result.invalid if entry.file in files)
+    return replace(result, entries=entries, problems=problems, invalid=invalid)
 
 
 def _retired_and_present(

@@ -18,6 +18,7 @@ command really needs it, add it to the command's allow-list below and say why in
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -26,9 +27,10 @@ from pathlib import Path
 from typing import Final
 
 import click
+import pydantic
 import pytest
 
-from reconciler.cli.main import _COMMANDS, _SUMMARIES, cli, summary
+from reconciler.cli.main import _COMMANDS, _SUMMARIES, cli, no_pydantic_plugins, summary
 from tests.helpers import REPO, copy_example
 
 pytestmark = pytest.mark.slow
@@ -85,7 +87,6 @@ _PYDANTIC: Final = frozenset(
         "typing_inspection",
         "pydantic.main",
         "pydantic._internal._generate_schema",
-        "importlib.metadata",  # pydantic's plugin loader imports it with the first model built
     }
 )
 _JINJA: Final = frozenset({"jinja2", "markupsafe", "reconciler.domain.templating"})
@@ -133,11 +134,16 @@ def watched_units(modules: Modules) -> set[str]:
     return units
 
 
-def imported_by(args: tuple[str, ...], project: Path, extra: str = "") -> Modules:
+def imported_by(
+    args: tuple[str, ...], project: Path, extra: str = "", plugins: str | None = None
+) -> Modules:
     """The modules `ipass <args>` adds to a fresh interpreter, run in `project`; `extra` is
-    code run first, as if the command had run it."""
+    code run first, as if the command had run it; `plugins` sets PYDANTIC_DISABLE_PLUGINS."""
     report = project / "modules.json"
     env = {key: value for key, value in os.environ.items() if not key.startswith("IPASS_")}
+    env.pop("PYDANTIC_DISABLE_PLUGINS", None)
+    if plugins is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = plugins
     env["PYTHONPATH"] = str(REPO)
     done = subprocess.run(
         [sys.executable, "-c", _PROBE.format(extra=extra), str(report), *args],
@@ -203,3 +209,42 @@ def test_summaries_are_each_commands_own_short_help(limit: int) -> None:
         command = cli.get_command(ctx, name)
         assert command is not None
         assert summary(name, limit) == command.get_short_help_str(limit), name
+
+
+# -- pydantic's plugin loader ----------------------------------------------------------------------
+
+
+def test_pydantic_imports_only_get_plugins_from_its_plugin_loader() -> None:
+    """ipass stands in for `pydantic.plugin._loader` (cli/main.py): that is safe only while
+    pydantic asks it for `get_plugins` alone. A pydantic that asks for more fails here."""
+    root = Path(pydantic.__file__).parent
+    asked: set[str] = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("_loader"):
+                asked.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.Attribute) and node.attr == "_loader":
+                asked.add(f"<attribute access in {path.relative_to(root)}>")
+    assert asked == {"get_plugins"}
+
+
+def test_the_stand_in_answers_as_pydantics_loader_does_with_plugins_off() -> None:
+    code = (
+        "import os; os.environ['PYDANTIC_DISABLE_PLUGINS'] = '__all__'\n"
+        "from pydantic.plugin._loader import get_plugins; print(list(get_plugins()))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout == f"{list(no_pydantic_plugins())}\n" == "[]\n"
+
+
+@pytest.mark.parametrize(("plugins", "stand_in"), [(None, True), ("__all__", True), ("a", False)])
+def test_pydantics_own_loader_runs_when_the_user_turns_plugins_on(
+    project: Path, plugins: str | None, *, stand_in: bool
+) -> None:
+    """Unset, ipass turns plugins off and stands in for the loader; set to some plugin's name
+    (those off, the others on), pydantic's loader runs and looks for them."""
+    modules = imported_by(("validate",), project, plugins=plugins)
+    assert ("importlib.metadata" not in modules) is stand_in

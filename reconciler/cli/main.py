@@ -7,10 +7,12 @@ import logging
 import os
 import sys
 import traceback
+import types
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 import click
 
@@ -144,6 +146,8 @@ def cli(ctx: click.Context, project_dir: Path, debug: bool) -> None:
 
 
 CRASH_FOLDER = (".ipass", "crash")
+# The values of PYDANTIC_DISABLE_PLUGINS for which pydantic loads no plugin at all.
+_PLUGINS_OFF: Final = ("__all__", "1", "true")
 _SUMMARY_LIMIT = 500
 
 
@@ -152,12 +156,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     # ipass uses no pydantic plugins; looking for them scans every installed package (~15 ms).
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    _without_pydantic_plugin_loader()
     with _warnings_to_stderr():
         try:
             result = cli.main(args=args, prog_name="ipass", standalone_mode=False)
         except BaseException as error:  # noqa: BLE001 - the one boundary: nothing escapes raw
             return _exit_code_for(error, args)
     return int(result) if isinstance(result, int) else int(ExitCode.OK)
+
+
+_PLUGIN_LOADER = "pydantic.plugin._loader"
+
+
+def _without_pydantic_plugin_loader() -> None:
+    """With plugins off, pydantic's plugin loader answers "none" for every model it builds, yet
+    importing it imports `importlib.metadata` (with email, zipfile and csv: about 10 ms, more
+    than any module of ipass). Stand in for it with that answer, unless the user set
+    PYDANTIC_DISABLE_PLUGINS to another value (some plugins on) or it is already loaded.
+    Pydantic imports only `get_plugins` from it; tests/test_startup_imports.py checks both."""
+    if os.environ.get("PYDANTIC_DISABLE_PLUGINS") not in _PLUGINS_OFF:
+        return
+    if _PLUGIN_LOADER in sys.modules:
+        return
+    loader = types.ModuleType(_PLUGIN_LOADER, "ipass: pydantic plugins are off")
+    loader.get_plugins = no_pydantic_plugins  # type: ignore[attr-defined]
+    sys.modules[_PLUGIN_LOADER] = loader
+
+
+def no_pydantic_plugins() -> tuple[()]:
+    """What pydantic's `get_plugins()` returns when plugins are off."""
+    return ()
 
 
 def _exit_code_for(error: BaseException, args: Sequence[str]) -> int:  # noqa: PLR0911 - one arm per row of the exit-code table

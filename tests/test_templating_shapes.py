@@ -93,11 +93,12 @@ def test_the_shape_is_the_markup_and_the_lines_of_each_text() -> None:
     shape = shape_of(source)
     assert shape is not None
     assert shape.key == (
-        0,
         "{{ sku | upper }}",
         "{{ ' – save }} ' ~ money(d) if d else '' }}",
-        1,
         "{% if x %}",
+        0,  # "Offer "
+        -1,  # no text between the two tags
+        1,
         1,
     )
     assert shape.texts == ("Offer ", ".\n第二行 ", "\n")

@@ -97,7 +97,9 @@ class Renderer:
     Values that are only text and `{{ name }}` or `{{ name.key }}` placeholders are substituted
     without compiling (`substitution.py`), to the same result; `fast_path=False` turns that off so
     tests can compare both paths. Values that differ only in their text share one compiled
-    template (`shapes.py`), to the same result too; `share_shapes=False` turns that off.
+    template (`shapes.py`), to the same result too; `share_shapes=False` turns that off. Calls of
+    catalog macros are remembered by their arguments (`memo.py`); `remember_calls=False` turns
+    that off.
 
     Every render is charged to one `WorkMeter` (`cost`): loop iterations, output characters, and
     the time spent in `deadline` blocks. With a `budget` (a whole catalog's), once any of them is
@@ -113,6 +115,7 @@ class Renderer:
         *,
         fast_path: bool = True,
         share_shapes: bool = True,
+        remember_calls: bool = True,
         budget: CatalogBudget | None = None,
     ) -> None:
         self._limits = limits
@@ -130,6 +133,8 @@ class Renderer:
         self._macros = self._load_macros(macro_sources)
         self._meter.restart(budget)
         self._sandbox.globals.update(self._macros)
+        if remember_calls:
+            self._sandbox.memo.remember(self._macros)
         self._scope.update(self._macros)
         self._reserved = frozenset(self._scope) | _JINJA_GLOBALS | _JINJA_NAMES
         self._not_substituted = self._reserved | _KEYWORDS

@@ -35,6 +35,7 @@ from reconciler.domain.templating.limits import (
     text_over,
     text_size,
 )
+from reconciler.domain.templating.memo import MacroMemo
 from reconciler.domain.templating.plain import not_plain
 
 _REMOVED_FILTERS: Final = frozenset({"random", "pprint"})
@@ -99,6 +100,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
     def __init__(self, limits: RenderLimits, meter: WorkMeter | None = None) -> None:
         self.limits = limits
         self.meter = meter if meter is not None else WorkMeter(None)
+        self.memo = MacroMemo(self.meter)
         super().__init__(
             undefined=StrictUndefined,
             autoescape=False,  # values are JSON payload text, never HTML
@@ -233,6 +235,20 @@ class Sandbox(ImmutableSandboxedEnvironment):
         return result
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        key = self.memo.key(obj, args, kwargs)
+        if key is None:
+            return self._call(context, obj, args, kwargs)
+        text = self.memo.answer(key)
+        if text is not None:
+            return text
+        loops = self.meter.loops
+        result = self._call(context, obj, args, kwargs)
+        self.memo.keep(key, result, loops)
+        return result
+
+    def _call(
+        self, context: Context, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         if isinstance(obj, BuiltinMethodType) and isinstance(obj.__self__, str):
             args = self._check_str_method(obj.__name__, obj.__self__, args, kwargs)
         elif isinstance(obj, LoopContext) and args:

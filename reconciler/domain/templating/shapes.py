@@ -32,17 +32,18 @@ _STRING: Final = r"""'[^'\\]*(?:\\.[^'\\]*)*'|"[^"\\]*(?:\\.[^"\\]*)*\""""
 # `{{ ... }}` and `{% ... %}` without whitespace control, braces, comments or backslashes outside
 # strings. With no brace in it, the first `}}` (`%}`) outside a string is where Jinja ends the tag
 # too: an unclosed `(` or `[` before it makes Jinja fail on the `}`, never read past it.
+# Possessive repeats: a tag that does not close fails at once instead of backtracking.
 _MARKUP: Final = re.compile(
-    rf"""\{{\{{(?![-+])(?:[^{{}}'"#\\]|{_STRING})*(?<![-+])\}}\}}"""
-    rf"""|\{{%(?![-+])(?:[^{{}}'"#\\%]|%(?!\}})|{_STRING})*(?<![-+])%\}}"""
+    rf"""(\{{\{{(?![-+])(?:[^{{}}'"#\\]++|{_STRING})*+(?<![-+])\}}\}}"""
+    rf"""|\{{%(?![-+])(?:[^{{}}'"#\\%]++|%(?!\}})|{_STRING})*+(?<![-+])%\}})"""
 )
 _OPENER: Final = re.compile(r"\{[{%#]")
 
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """`key`: the markup, and for each text between it the number of lines it spans; `texts`:
-    the value's texts in source order."""
+    """`key`: the markup, then for each place around it the number of lines its text spans (-1
+    for no text); `texts`: the value's texts in source order."""
 
     key: tuple[str | int, ...]
     texts: tuple[str, ...]
@@ -52,35 +53,32 @@ def shape_of(source: str) -> Shape | None:
     """The value's shape, or None if it has no text or is not one this module is sure of."""
     if "\r" in source or TEXT_NAME in source:
         return None  # Jinja turns \r\n into \n inside texts; the name is ours
-    key: list[str | int] = []
-    texts: list[str] = []
-    position = 0
-    for found in _MARKUP.finditer(source):
-        start = found.start()
-        if start > position and not _add_text(source[position:start], key, texts):
-            return None
-        markup = found[0]
-        if markup.startswith("{%") and markup[2:-2].strip() == "raw":
-            return None
-        key.append(markup)
-        position = found.end()
-    if position < len(source) and not _add_text(source[position:], key, texts):
+    parts = _MARKUP.split(source)
+    markup, between = parts[1::2], parts[0::2]  # between: "" where two tags touch
+    if not markup:
         return None
-    return Shape(tuple(key), tuple(texts)) if texts else None
+    # An opener left in a text, or a `{` just before a tag, is markup this module did not read as
+    # Jinja does: give up rather than guess. (\0 stands between the texts when searching them.)
+    joined = "\0".join(between)
+    if _OPENER.search(joined) is not None or "{\0" in joined:
+        return None
+    for tag in markup:
+        if tag.startswith("{%") and tag[2:-2].strip() == "raw":
+            return None
+    texts = tuple(text for text in between if text)
+    if not texts:
+        return None
+    lines = tuple(text.count("\n") if text else -1 for text in between)
+    return Shape((*markup, *lines), texts)
 
 
-def _add_text(text: str, key: list[str | int], texts: list[str]) -> bool:
-    # An opener left in a text (or a `{` just before the next tag) is markup this module did not
-    # read as Jinja does; give up rather than guess.
-    if text[-1] == "{" or _OPENER.search(text) is not None:
-        return False
-    key.append(text.count("\n"))
-    texts.append(text)
-    return True
+_NAMES: Final = tuple(f"{TEXT_NAME}{index}" for index in range(64))
 
 
 def text_names(texts: tuple[str, ...]) -> dict[str, str]:
     """The render-time variables holding a value's texts."""
+    if len(texts) <= len(_NAMES):
+        return dict(zip(_NAMES, texts, strict=False))
     return {f"{TEXT_NAME}{index}": text for index, text in enumerate(texts)}
 
 

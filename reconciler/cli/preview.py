@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.cli.catalog import env_option, exclude_option, target_option
 from reconciler.cli.resolve import resolve_target
 from reconciler.errors import ExitCode
+
+if TYPE_CHECKING:
+    from reconciler.usecases.preview import PreviewResult
 
 
 @click.command()
@@ -52,9 +56,17 @@ def preview(
     beside the catalog card, the changed fields highlighted.
 
     \b
+    An invalid catalog is shown, not refused: each entry that fails validation
+    is listed first (as "invalid") with its cards drawn from what it renders
+    to and each problem marked on its field with file:line; files that could
+    not be read or rendered are listed on the index with their problems. The
+    plan covers the valid entries.
+
+    \b
     Open DIR/index.html in a browser: the pages need no server and run no
     script. Building needs no network and no credentials. Exits 0 even when
-    cards have problems (they are counted), 1 when the catalog is invalid.
+    cards have problems (they are counted); 1 when the catalog is invalid,
+    after writing the pages (`ipass validate` lists the problems).
 
     \b
     Examples:
@@ -77,4 +89,18 @@ def preview(
     )
     click.echo(printable(f"wrote {result.index}: {result.entries} {plural}, {problems}"))
     click.echo(printable(images))
-    return int(ExitCode.OK)
+    if not result.catalog_problems:
+        return int(ExitCode.OK)
+    click.echo(printable(_invalid_words(result)))
+    return int(ExitCode.INVALID_INPUT)
+
+
+def _invalid_words(result: PreviewResult) -> str:
+    """Why the exit status is 1, and where to look."""
+    parts = [f"{result.invalid} {'entry' if result.invalid == 1 else 'entries'} invalid"]
+    if result.invalid_unselected:
+        parts[0] += f" ({result.invalid_unselected} not selected, so not shown)"
+    if result.outside_cards:
+        count = result.outside_cards
+        parts.append(f"{count} problem{'' if count == 1 else 's'} outside the cards")
+    return " and ".join(parts) + ": the pages show why; `ipass validate` lists them"

@@ -54,13 +54,14 @@ def state_store(target: Target) -> StateStore:
 
 
 def load_desired(
-    target: Target, state: State, *, workers: int | None = None
+    target: Target, state: State, *, workers: int | None = None, refuse_invalid: bool = True
 ) -> tuple[CatalogResult, dict[str, Desired]]:
     """The rendered catalog with its intents; raises with every problem when any entry is
-    invalid. `workers` as in `load_catalog`."""
+    invalid (unless not `refuse_invalid`: then only the valid entries are desired). `workers`
+    as in `load_catalog`."""
     published = frozenset(k for k, e in state.entries.items() if e.current is not None)
     catalog = load_catalog(target, published=published, workers=workers)
-    if catalog.problems:
+    if catalog.problems and refuse_invalid:
         raise ProblemsFound(catalog.problems)
     desired = {
         entry.key: Desired(
@@ -78,11 +79,14 @@ def load_desired(
     return catalog, desired
 
 
-def load_inputs(target: Target, *, workers: int | None = None) -> PlanInputs:
-    """Read the state (snapshot + journal) and the catalog; raise on any catalog problem."""
+def load_inputs(
+    target: Target, *, workers: int | None = None, refuse_invalid: bool = True
+) -> PlanInputs:
+    """Read the state (snapshot + journal) and the catalog; raise on any catalog problem (as
+    `load_desired`)."""
     store = state_store(target)
     snapshot, state = store.load_with_snapshot()
-    catalog, desired = load_desired(target, state, workers=workers)
+    catalog, desired = load_desired(target, state, workers=workers, refuse_invalid=refuse_invalid)
     return PlanInputs(target, store, snapshot, state, catalog, desired)
 
 

@@ -5,16 +5,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from pydantic import JsonValue
+
+from reconciler.domain.catalog import InvalidEntry
 from reconciler.domain.config import Target
-from reconciler.domain.plan import PlanOptions
-from reconciler.domain.preview import ImageFacts, PreviewSheet, SheetInputs, preview_sheet
+from reconciler.domain.plan import Plan, PlanOptions
+from reconciler.domain.preview import (
+    CatalogFaults,
+    ImageFacts,
+    PreviewSheet,
+    SheetInputs,
+    preview_sheet,
+)
 from reconciler.domain.preview.sheet import image_urls
+from reconciler.domain.selectors import Candidate, select
 from reconciler.errors import InvalidInput
-from reconciler.usecases.plan import load_inputs, plan_from
+from reconciler.usecases.plan import PlanInputs, candidate_of, load_inputs, plan_from
 
 
 class ImageSource(Protocol):
@@ -45,6 +55,12 @@ class PreviewResult:
     entries: int
     problems: int
     images_from: str | None
+    # What the catalog check refused: the invalid entries (and how many of them the selectors
+    # left out), the problems no card shows, and every problem (the exit status).
+    invalid: int = 0
+    invalid_unselected: int = 0
+    outside_cards: int = 0
+    catalog_problems: int = 0
 
 
 def default_folder(target: Target) -> Path:
@@ -76,12 +92,69 @@ def preview_ports(target: Target, *, fetch_images: bool) -> PreviewPorts:
 def build_preview(
     target: Target, options: PlanOptions, *, out: Path | None, ports: PreviewPorts
 ) -> PreviewResult:
-    """Plan as `ipass plan` does, check the images if a source is given, write the pages."""
-    plan = plan_from(load_inputs(target), options)
-    images = ports.images.inspect(image_urls(plan)) if ports.images is not None else None
-    sheet = preview_sheet(plan, SheetInputs(now_ms=ports.clock(), images=images))
+    """Plan as `ipass plan` does, check the images if a source is given, write the pages.
+
+    An invalid catalog is shown, not refused: the plan covers the valid entries, and each
+    invalid one is shown first with its cards and problems (the caller exits 1 on them)."""
+    inputs = load_inputs(target, refuse_invalid=False)
+    catalog = inputs.catalog
+    plan, invalid = _scoped(inputs, options)
+    faults = CatalogFaults(invalid, catalog.problems)
+    urls = image_urls(plan, invalid)
+    images = ports.images.inspect(urls) if ports.images is not None else None
+    sheet = preview_sheet(plan, SheetInputs(now_ms=ports.clock(), images=images), faults)
     folder = out if out is not None else default_folder(target)
     # The default folder is ipass's own (.ipass/): no link is followed anywhere below the project.
     below = target.root if out is None else None
     written = ports.write(folder, sheet, below=below)
-    return PreviewResult(written.index, written.pages, sheet.problems, ports.images_from)
+    return PreviewResult(
+        written.index,
+        written.pages,
+        sheet.problems,
+        ports.images_from,
+        invalid=len(catalog.invalid),
+        invalid_unselected=len(catalog.invalid) - len(invalid),
+        outside_cards=sum(len(file.problems) for file in sheet.problem_files),
+        catalog_problems=len(catalog.problems),
+    )
+
+
+def _scoped(inputs: PlanInputs, options: PlanOptions) -> tuple[Plan, tuple[InvalidEntry, ...]]:
+    """The plan of the selected entries, and the selected invalid entries.
+
+    With invalid entries, a selector may name only them, which the planner (seeing the valid
+    entries) would refuse as matching nothing: the selectors are checked against every entry,
+    and the whole plan narrowed to what they choose. An invalid entry's key has no step of its
+    own (it is not gone from the catalog, only not sendable).
+    """
+    invalid = inputs.catalog.invalid
+    if not invalid:
+        return plan_from(inputs, options), ()
+    candidates = [candidate_of(wanted) for wanted in inputs.desired.values()]
+    candidates += [
+        Candidate(
+            key,
+            entry.current.source,
+            _text(entry.current.payload, "product"),
+            _text(entry.current.payload, "type"),
+        )
+        for key, entry in inputs.state.entries.items()
+        if entry.current is not None and key not in inputs.desired
+    ]
+    candidates += [_candidate(entry) for entry in invalid]
+    chosen = select(candidates, options.targets, options.excludes).keys
+    whole = plan_from(inputs, PlanOptions(replace=options.replace))
+    invalid_keys = {entry.key for entry in invalid}
+    steps = tuple(s for s in whole.steps if s.key in chosen and s.key not in invalid_keys)
+    return replace(whole, steps=steps), tuple(e for e in invalid if e.key in chosen)
+
+
+def _candidate(entry: InvalidEntry) -> Candidate:
+    tree = entry.tree()
+    product, kind = _text(tree, "product"), _text(tree, "type")
+    return Candidate(entry.key, f"{entry.file}:{entry.line}", product, kind, entry.tags)
+
+
+def _text(payload: Mapping[str, JsonValue], name: str) -> str | None:
+    value = payload.get(name)
+    return value if isinstance(value, str) else None

@@ -23,6 +23,7 @@ from reconciler.domain.preview import (
     FieldView,
     ImageView,
     PreviewSheet,
+    ProblemKind,
 )
 from reconciler.domain.preview.measure import (
     BOXES,
@@ -65,6 +66,11 @@ def _marks(field: FieldView | ImageView) -> Markup:
     return Markup("").join(parts)
 
 
+def _flags(flags: tuple[ProblemKind, ...]) -> Markup:
+    """`data-flagged` for an element without marks of its own (price, code, button)."""
+    return Markup(' data-flagged="{}"').format(" ".join(flags)) if flags else Markup("")
+
+
 def _card_marks(card: CardView) -> Markup:
     """A card with a problem of its own (a missing locale) is flagged as a whole."""
     kinds = [problem.kind for problem in card.problems if problem.field == "card"]
@@ -91,6 +97,7 @@ class PageRenderer:
         env.globals["draw"] = _draw
         env.globals["marks"] = _marks
         env.globals["card_marks"] = _card_marks
+        env.globals["flags"] = _flags
         env.globals["csp"] = CSP
         return env
 

@@ -17,11 +17,13 @@ from reconciler.domain.preview.model import (
     FieldView,
     ImageFacts,
     ImageView,
+    Invalid,
     PreviewSheet,
     PriceView,
+    ProblemFile,
     ProblemKind,
 )
-from reconciler.domain.preview.sheet import SheetInputs, preview_sheet, slug_of
+from reconciler.domain.preview.sheet import CatalogFaults, SheetInputs, preview_sheet, slug_of
 
 __all__ = [
     "LOCALES",
@@ -29,13 +31,16 @@ __all__ = [
     "CardProblem",
     "CardRow",
     "CardView",
+    "CatalogFaults",
     "CodeView",
     "EntryView",
     "FieldView",
     "ImageFacts",
     "ImageView",
+    "Invalid",
     "PreviewSheet",
     "PriceView",
+    "ProblemFile",
     "ProblemKind",
     "SheetInputs",
     "preview_sheet",

@@ -188,14 +188,18 @@ def _facts_words(facts: ImageFacts | None) -> str | None:
 def _price(payload: Mapping[str, JsonValue], context: CardContext) -> PriceView:
     currency = payload.get("currencyCode")
     code = visible_line(currency) if isinstance(currency, str) else None
-    current = _integer(payload.get("currentAmountCent"))
-    original = _integer(payload.get("originalAmountCent"))
-    changed = bool({"price"} & set(context.changed))
+    current, original = payload.get("currentAmountCent"), payload.get("originalAmountCent")
     return PriceView(
-        current=money(current, code) if current is not None else None,
-        original=money(original, code) if original is not None and original != current else None,
-        changed=changed,
+        current=_amount(current, code),
+        original=_amount(original, code) if original != current else None,
+        changed="price" in context.changed,
     )
+
+
+def _amount(value: JsonValue, currency: str | None) -> str | None:
+    """Money; a value that is not a whole number (an unchecked entry) as written; None: unset."""
+    cents = _integer(value)
+    return money(cents, currency) if cents is not None else _shown(value)
 
 
 def _date_field(
@@ -232,8 +236,8 @@ def _code(payload: Mapping[str, JsonValue], context: CardContext) -> CodeView:
 
 def _button(button: JsonValue, locale: str, context: CardContext) -> ButtonView:
     changed = "button" in context.changed
-    if not isinstance(button, dict):
-        return ButtonView(None, None, None, changed)
+    if not isinstance(button, dict):  # none, or (unchecked) not a button: shown as written
+        return ButtonView(None, None, _shown(button), changed)
     kind = button.get("btnType")
     labels = _BUTTON_LABELS.get(kind) if isinstance(kind, str) else None
     label = labels[locale] if labels is not None else None
@@ -291,3 +295,14 @@ def _joined(values: JsonValue) -> str | None:
     if isinstance(values, list) and all(isinstance(v, str) for v in values):
         return ", ".join(visible_line(str(v)) for v in values)
     return _shown(values)
+
+
+def entry_title(payload: Mapping[str, JsonValue]) -> str:
+    """A short name for the index: the English name, else the Chinese one."""
+    info = payload.get("localeInfo")
+    for locale in reversed(LOCALES):
+        texts = info.get(locale) if isinstance(info, dict) else None
+        name = texts.get("name") if isinstance(texts, dict) else None
+        if isinstance(name, str):
+            return visible_line(name)
+    return "(no name)"

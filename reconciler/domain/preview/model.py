@@ -30,6 +30,13 @@ class ProblemKind(StrEnum):
     IMAGE_RATIO = "image-ratio"
     IMAGE_BYTES = "image-bytes"
     IMAGE_UNAVAILABLE = "image-unavailable"
+    INVALID = "invalid"  # any other rule of AlipayHK's the catalog breaks (the message says which)
+
+
+class Invalid(StrEnum):
+    """The index's label for an entry the catalog cannot send: listed before every plan action."""
+
+    INVALID = "invalid"
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class CardProblem:
     kind: ProblemKind
     field: str  # the `data-field` of the element holding the faulty value ("card" for none)
     message: str
+    where: str | None = None  # file:line:column and field path, when the catalog check found it
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,7 @@ class PriceView:
     current: str | None
     original: str | None  # shown struck through; None when equal to the current price
     changed: bool = False
+    flags: tuple[ProblemKind, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class CodeView:
     standard: str  # QRCODE, CODE128, EAN-13, ... as written
     sample: str | None  # the sample value drawn, None when nothing is drawn
     changed: bool = False
+    flags: tuple[ProblemKind, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,7 @@ class ButtonView:
     link: str | None  # the link as visible text (never a live link)
     detail: str | None  # urlType and browserOpen, when given
     changed: bool = False
+    flags: tuple[ProblemKind, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,7 @@ class CardView:
     order_page_link: FieldView
     detail_link: FieldView
     problems: tuple[CardProblem, ...]
+    invalid: bool = False  # drawn from an entry that fails the catalog check: it is not sent
 
 
 @dataclass(frozen=True)
@@ -134,7 +146,7 @@ class CardRow:
 class EntryView:
     key: str
     slug: str  # the file name of its page, without .html
-    action: Action
+    action: Action | Invalid
     reason: str
     badge: str | None  # "new" for a create
     note: str | None  # e.g. a retire: "stays live until ..."
@@ -142,10 +154,22 @@ class EntryView:
     title: str  # a short name for the index
     source: str | None
     rows: tuple[CardRow, ...]
+    # Problems no card field holds (an unknown field, a wrong intent), shown above the cards.
+    entry_problems: tuple[CardProblem, ...] = ()
 
     @property
     def problems(self) -> int:
-        return sum(len(card.problems) for row in self.rows for card in row.cards)
+        on_cards = sum(len(card.problems) for row in self.rows for card in row.cards)
+        return on_cards + len(self.entry_problems)
+
+
+@dataclass(frozen=True)
+class ProblemFile:
+    """A catalog file whose problems belong to no card: it could not be read or rendered, or
+    the problem is about the catalog as a whole (a duplicate key, the render budget)."""
+
+    file: str
+    problems: tuple[CardProblem, ...]
 
 
 @dataclass(frozen=True)
@@ -153,7 +177,13 @@ class PreviewSheet:
     environment: str
     summary: str
     entries: tuple[EntryView, ...]
+    problem_files: tuple[ProblemFile, ...] = ()
 
     @property
     def problems(self) -> int:
         return sum(entry.problems for entry in self.entries)
+
+    @property
+    def invalid(self) -> int:
+        """Entries the catalog cannot send."""
+        return sum(1 for entry in self.entries if entry.action is Invalid.INVALID)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, assert_never
 
 from pydantic import JsonValue
 
+from reconciler.domain.catalog import InvalidEntry
 from reconciler.domain.contract.dates import END_MS, MIN_MS, format_hk
 from reconciler.domain.plan import (
     Adopt,
@@ -29,7 +30,8 @@ from reconciler.domain.plan import (
     step_source,
 )
 from reconciler.domain.plan_render.facts import COUNTED, ORDER, product_words
-from reconciler.domain.preview.card import CardContext, build_card
+from reconciler.domain.preview.card import CardContext, build_card, entry_title
+from reconciler.domain.preview.invalid import invalid_entry_view, problem_files
 from reconciler.domain.preview.measure import visible_line
 from reconciler.domain.preview.model import (
     LOCALES,
@@ -40,6 +42,7 @@ from reconciler.domain.preview.model import (
     PreviewSheet,
     Side,
 )
+from reconciler.domain.problems import Problem
 
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
 _SLUG_STEM_MAX: Final = 80
@@ -72,16 +75,36 @@ def slug_of(key: str) -> str:
     return f"{stem}-{digest}"
 
 
-def preview_sheet(plan: Plan, inputs: SheetInputs) -> PreviewSheet:
+@dataclass(frozen=True)
+class CatalogFaults:
+    """What the catalog check refused: entries that rendered but are invalid (shown first, with
+    their cards), and every problem found (those no card shows are listed by file)."""
+
+    invalid: Sequence[InvalidEntry] = ()
+    problems: Sequence[Problem] = ()
+
+
+def preview_sheet(
+    plan: Plan, inputs: SheetInputs, faults: CatalogFaults = CatalogFaults()
+) -> PreviewSheet:
+    """One entry per step in the plan's reading order, after the invalid entries (what needs a
+    person most)."""
     rank = {action: index for index, action in enumerate(ORDER)}
     steps = sorted(plan.steps, key=lambda step: (rank[step.action], step.key))
-    entries = tuple(entry_view(step, inputs) for step in steps)
+    invalid = tuple(
+        invalid_entry_view(entry, inputs.now_ms, inputs.images, slug_of(entry.key))
+        for entry in sorted(faults.invalid, key=lambda entry: entry.key)
+    )
+    entries = (*invalid, *(entry_view(step, inputs) for step in steps))
     counts = [(a, sum(1 for e in entries if e.action is a)) for a in ORDER]
     parts = [f"{count} {COUNTED[action]}" for action, count in counts if count]
+    if invalid:
+        parts.insert(0, f"{len(invalid)} invalid")
     summary = f"{len(entries)} entries for {plan.binding.environment}: " + (
         ", ".join(parts) if parts else "none in scope"
     )
-    return PreviewSheet(plan.binding.environment, summary, entries)
+    files = problem_files(faults.problems, faults.invalid)
+    return PreviewSheet(plan.binding.environment, summary, entries, tuple(files))
 
 
 def entry_view(step: PlanStep, inputs: SheetInputs) -> EntryView:
@@ -97,7 +120,7 @@ def entry_view(step: PlanStep, inputs: SheetInputs) -> EntryView:
         badge="new" if isinstance(step, Create) else None,
         note=_note(step, sides.published),
         product=product_words(_text(payload.get("product"))),
-        title=_title(payload),
+        title=entry_title(payload),
         source=visible_line(source) if source is not None else None,
         rows=rows,
     )
@@ -231,24 +254,17 @@ def _text(value: JsonValue) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _title(payload: Payload) -> str:
-    info = payload.get("localeInfo")
-    for locale in reversed(LOCALES):
-        texts = info.get(locale) if isinstance(info, dict) else None
-        name = texts.get("name") if isinstance(texts, dict) else None
-        if isinstance(name, str):
-            return visible_line(name)
-    return "(no name)"
-
-
-def image_urls(plan: Plan) -> list[str]:
-    """Every https image and logo URL the cards of `plan` show, once each, in plan order."""
-    seen: dict[str, None] = {}
+def image_urls(plan: Plan, invalid: Iterable[InvalidEntry] = ()) -> list[str]:
+    """Every https image and logo URL the cards of `plan` and of the `invalid` entries show, once
+    each, in the order of the pages."""
+    payloads: list[Payload | None] = [entry.tree() for entry in invalid]
     for step in plan.steps:
         sides = _sides(step)
-        for payload in (sides.published, sides.catalog):
-            for name in ("imageUrl", "merchantLogo"):
-                url = payload.get(name) if payload is not None else None
-                if isinstance(url, str) and url.startswith("https://"):
-                    seen.setdefault(url, None)
+        payloads += [sides.published, sides.catalog]
+    seen: dict[str, None] = {}
+    for payload in payloads:
+        for name in ("imageUrl", "merchantLogo"):
+            url = payload.get(name) if payload is not None else None
+            if isinstance(url, str) and url.startswith("https://"):
+                seen.setdefault(url, None)
     return list(seen)

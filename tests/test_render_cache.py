@@ -378,3 +378,32 @@ def test_entries_hold_no_secret_and_are_private(tmp_path: Path, capsys: Capsys) 
         text = path.read_text(encoding="utf-8")
         assert "PRIVATE KEY" not in text
         assert text.startswith('{"format":1,"key":"' + path.name.removesuffix(SUFFIX))
+
+
+def test_the_code_digest_covers_every_module_a_result_comes_from() -> None:
+    """A change to any module the catalog loader uses gives new keys."""
+    import subprocess
+    import sys
+
+    import reconciler
+    from reconciler.adapters.render_cache import CATALOG_CODE, _sources
+
+    code = (
+        "import sys, reconciler.domain.catalog, reconciler.domain.render_key; "
+        "print('\\n'.join(m for m in sys.modules if m.startswith('reconciler.domain')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    domain = Path(reconciler.__file__).parent / "domain"
+    covered = set(_sources(str(domain), CATALOG_CODE))
+    assert all((domain / name).is_file() for name in covered)
+    missing = []
+    for module in loaded:
+        parts = module.split(".")[2:]
+        package = domain.joinpath(*parts) / "__init__.py"
+        name = package if package.exists() else domain.joinpath(*parts).with_suffix(".py")
+        relative = name.relative_to(domain).as_posix()
+        if relative not in covered and relative != "__init__.py":
+            missing.append(relative)
+    assert missing == []

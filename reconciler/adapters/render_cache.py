@@ -56,6 +56,22 @@ STALE_TEMP_SECONDS: Final = 3600
 _ENTRY = re.compile(r"^[0-9a-f]{64}\.json$")
 _TEMP = re.compile(r"^\.[0-9a-f]{64}\.json\..+\.tmp$")
 _OPEN_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+# The code a file's result comes from (files and folders of `reconciler/domain`): reading,
+# rendering, checking and locating. Other modules (the plan, the state) do not reach a result.
+CATALOG_CODE: Final = (
+    "canonical.py",
+    "catalog.py",
+    "catalog_files.py",
+    "catalog_intents.py",
+    "contract",
+    "payload.py",
+    "problems.py",
+    "render_key.py",
+    "retirement.py",
+    "templating",
+    "text.py",
+    "yamlsafe",
+)
 
 
 @dataclass(frozen=True)
@@ -85,7 +101,7 @@ def _records() -> TypeAdapter[_Record]:
 @cache
 def code_digest() -> str:
     """What the results depend on besides their inputs: the cache's format, ipass's version and
-    the digest of the code that reads, renders and checks the catalog (`reconciler/domain`, so a
+    the digest of the code that reads, renders and checks the catalog (`CATALOG_CODE`, so a
     development build whose version did not change is not given stale results), and the versions
     of Python and of the libraries doing that work."""
     digest = hashlib.sha256()
@@ -95,7 +111,7 @@ def code_digest() -> str:
     versions += [f"{name} {_loaded_version(name)}" for name in ("pydantic_core", "jinja2", "yaml")]
     digest.update("\n".join(versions).encode("utf-8"))
     domain = os.path.join(os.path.dirname(reconciler.__file__), "domain")
-    for name in _sources(domain):
+    for name in _sources(domain, CATALOG_CODE):
         digest.update(f"\n{name}\n".encode())
         with open(os.path.join(domain, name), "rb") as source:
             digest.update(source.read())
@@ -106,14 +122,15 @@ def _loaded_version(module: str) -> str:
     return str(getattr(sys.modules.get(module), "__version__", "not loaded"))
 
 
-def _sources(folder: str) -> list[str]:
-    """The Python files below `folder`, relative to it, sorted (`os.walk`: pathlib's glob costs
-    more than hashing them)."""
-    found = []
-    for parent, folders, files in os.walk(folder):
-        folders[:] = [name for name in folders if name != "__pycache__"]
-        relative = os.path.relpath(parent, folder)
-        found += [os.path.normpath(os.path.join(relative, f)) for f in files if f.endswith(".py")]
+def _sources(folder: str, names: Collection[str]) -> list[str]:
+    """The Python files among `names` in `folder` and below the folders among them, relative to
+    `folder`, sorted (`os.walk`: pathlib's glob costs more than hashing them)."""
+    found = [name for name in names if name.endswith(".py")]
+    for below in (name for name in names if not name.endswith(".py")):
+        for parent, folders, files in os.walk(os.path.join(folder, below)):
+            folders[:] = [name for name in folders if name != "__pycache__"]
+            relative = os.path.relpath(parent, folder)
+            found += [os.path.join(relative, name) for name in files if name.endswith(".py")]
     return sorted(found)
 
 

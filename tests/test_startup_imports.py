@@ -61,6 +61,7 @@ _WATCHED_MODULES: Final = frozenset(
         "pydantic.main",  # pydantic's model machinery
         "pydantic._internal._generate_schema",  # building a model's or adapter's validator
         "importlib.metadata",  # package metadata (email, zipfile, csv): about 10 ms
+        "logging",  # loaded with the first subcommand (cli/warning_output.py), not for --help
         "http.client",
         "ssl",
         "socketserver",
@@ -101,19 +102,20 @@ _CATALOG: Final = (
     | {"reconciler.usecases", "reconciler.domain.contract", "reconciler.cli.catalog"}
 )
 _HELP: Final = frozenset({"click", "reconciler", "reconciler.cli", "reconciler.domain"})
+_COMMAND: Final = _HELP | {"logging"}  # any subcommand: what it logs is shown on stderr
 
 ALLOWED: Final[dict[tuple[str, ...], frozenset[str]]] = {
     ("--help",): _HELP,
     ("--version",): _HELP,
-    ("validate",): _HELP | _CATALOG,
+    ("validate",): _COMMAND | _CATALOG,
     # render derives each body's requestId as apply would (usecases/plan.py, with the plan types).
-    ("render",): _HELP | _CATALOG | {"reconciler.domain.plan"},
-    ("plan",): _HELP
+    ("render",): _COMMAND | _CATALOG | {"reconciler.domain.plan"},
+    ("plan",): _COMMAND
     | _CATALOG
     | {"reconciler.cli.reconcile", "reconciler.domain.plan", "reconciler.domain.plan_render"},
-    ("state", "list"): _HELP | _CATALOG | {"reconciler.cli.state", "reconciler.domain.plan"},
+    ("state", "list"): _COMMAND | _CATALOG | {"reconciler.cli.state", "reconciler.domain.plan"},
     # The command's options only: no pydantic, no catalog, no state.
-    ("apply", "--help"): _HELP
+    ("apply", "--help"): _COMMAND
     | {"reconciler.cli.reconcile", "reconciler.cli.catalog", "reconciler.domain.plan"},
 }
 
@@ -204,11 +206,11 @@ def test_a_heavy_import_is_named_with_the_command(project: Path) -> None:
 def test_summaries_are_each_commands_own_short_help(limit: int) -> None:
     """The `--help` listing says of each command what its own help would say, at any width."""
     assert set(_SUMMARIES) == set(_COMMANDS)
-    ctx = click.Context(cli)
-    for name in _COMMANDS:
-        command = cli.get_command(ctx, name)
-        assert command is not None
-        assert summary(name, limit) == command.get_short_help_str(limit), name
+    with click.Context(cli) as ctx:
+        for name in _COMMANDS:
+            command = cli.get_command(ctx, name)
+            assert command is not None
+            assert summary(name, limit) == command.get_short_help_str(limit), name
 
 
 # -- pydantic's plugin loader ----------------------------------------------------------------------

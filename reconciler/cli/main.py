@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 import traceback
 import types
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -21,6 +19,8 @@ from reconciler.cli.context import Options
 from reconciler.domain.problems import ProblemsFound
 from reconciler.domain.text import printable
 from reconciler.errors import ExitCode, IpassError, os_refusal
+
+_PRINTING_WARNINGS = "ipass.printing_warnings"  # key in the root context's `meta`
 
 # Subcommands are imported only when used, so `ipass validate` never pays for the HTTP stack.
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -96,11 +96,24 @@ class LazyGroup(click.Group):
         target = _COMMANDS.get(cmd_name)
         if target is None:
             return None
+        _show_warnings(ctx)
         module = importlib.import_module(target[0])
         command = getattr(module, target[1])
         if not isinstance(command, click.Command):
             raise TypeError(f"{target[0]}.{target[1]} is not a click command")
         return command
+
+
+def _show_warnings(ctx: click.Context) -> None:
+    """From the first subcommand loaded to the end of the run, what the layers below log to
+    `ipass` reaches the user on stderr (once per run: a message logged twice shows once)."""
+    root = ctx.find_root()
+    if root.meta.get(_PRINTING_WARNINGS):
+        return
+    from reconciler.cli.warning_output import print_warnings
+
+    root.meta[_PRINTING_WARNINGS] = True
+    root.call_on_close(print_warnings())
 
 
 def summary(name: str, limit: int) -> str | None:
@@ -157,11 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # ipass uses no pydantic plugins; looking for them scans every installed package (~15 ms).
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     _without_pydantic_plugin_loader()
-    with _warnings_to_stderr():
-        try:
-            result = cli.main(args=args, prog_name="ipass", standalone_mode=False)
-        except BaseException as error:  # noqa: BLE001 - the one boundary: nothing escapes raw
-            return _exit_code_for(error, args)
+    try:
+        result = cli.main(args=args, prog_name="ipass", standalone_mode=False)
+    except BaseException as error:  # noqa: BLE001 - the one boundary: nothing escapes raw
+        return _exit_code_for(error, args)
     return int(result) if isinstance(result, int) else int(ExitCode.OK)
 
 
@@ -234,40 +246,6 @@ def _show_click_error(error: click.ClickException) -> None:
         click.echo(error.ctx.get_usage(), err=True)
         click.echo(f"Try '{printable(error.ctx.command_path)} --help' for help.\n", err=True)
     click.echo(f"Error: {printable(error.format_message())}", err=True)
-
-
-# -- warnings ------------------------------------------------------------------------------------
-
-
-class _WarningPrinter(logging.Handler):
-    """Each distinct record of the `ipass` logger, once, as `warning: <escaped message>`."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self._shown: set[str] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = printable(record.getMessage())
-        except Exception:  # noqa: BLE001 - a broken log call is reported by logging, not raised
-            self.handleError(record)
-            return
-        if text in self._shown:  # the same key loaded twice (sandbox start, then the client)
-            return
-        self._shown.add(text)
-        click.echo(f"{'error' if record.levelno >= logging.ERROR else 'warning'}: {text}", err=True)
-
-
-@contextmanager
-def _warnings_to_stderr() -> Iterator[None]:
-    """While a command runs, what the layers below log to `ipass` reaches the user on stderr."""
-    logger = logging.getLogger("ipass")
-    handler = _WarningPrinter()
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
 
 
 # -- bugs ----------------------------------------------------------------------------------------

@@ -156,15 +156,26 @@ def test_the_default_folder_is_under_ipass_per_environment(
     assert out.startswith(f"wrote {example / '.ipass/preview/sandbox/index.html'}: ")
 
 
-def test_an_invalid_catalog_exits_1_as_plan_does(
+def test_an_invalid_catalog_is_shown_then_exits_1(
     example: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    """More in test_preview_invalid.py."""
     cinema = example / "catalog/templates/tickets/cinema.yaml"
     cinema.write_text(cinema.read_text() + "codeType: laser\n")
-    code, _, err = preview(capsys, example, "--out", str(tmp_path / "site"))
-    assert code == 1
-    assert "cinema.yaml" in err
-    assert not (tmp_path / "site").exists()
+    out = tmp_path / "site"
+    code, stdout, err = preview(capsys, example, "--out", str(out))
+    assert code == 1, err
+    assert stdout.splitlines()[-1] == (
+        "1 entry invalid: the pages show why; `ipass validate` lists them"
+    )
+    key, action, page = index_entries(out)[0]
+    assert (key, action) == ("cinema", "invalid")
+    for card in cards(parse(page)):
+        code_figure = field_of(card, "code")
+        assert code_figure.attrs["data-flagged"] == "invalid"
+        [note] = card.find(data_problem="invalid", data_problem_field="code")
+        assert "'laser' is not allowed" in note.text
+        assert note.one(data_where="").text.startswith("catalog/templates/tickets/cinema.yaml:")
 
 
 HOSTILE_ENTRY = """\

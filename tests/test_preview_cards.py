@@ -18,8 +18,10 @@ from reconciler.domain.contract.dates import to_epoch_millis
 from reconciler.domain.plan import Action, FieldChange
 from reconciler.domain.preview import CardRow, EntryView, ImageFacts, ProblemKind
 from reconciler.domain.preview.card import CardContext, build_card
+from reconciler.domain.preview.invalid import lenient_payload, place, with_found
 from reconciler.domain.preview.measure import BOXES, estimated_width
 from reconciler.domain.preview.sheet import changed_fields, slug_of
+from reconciler.domain.problems import Problem
 
 NOW = to_epoch_millis("2027-06-01 12:00:00")
 IMAGE = "https://cdn.example/coupons/coffee-350.png"
@@ -180,6 +182,89 @@ def test_changed_fields_map_payload_paths_to_card_fields() -> None:
         "en_US": {"name"},
         "zh_HK": {"brandName", "name", "subName", "description"},
     }
+
+
+def located(field: str, message: str, code: str | None = None) -> Problem:
+    return Problem("catalog/templates/x.yaml", 3, 5, field, message, code)
+
+
+@pytest.mark.parametrize(
+    ("problem", "tree", "at", "field", "kind"),
+    [
+        (
+            located("localeInfo.en_US.name", "longer than 24 characters (31)"),
+            {},
+            "en_US",
+            "name",
+            ProblemKind.TOO_LONG,
+        ),
+        (
+            located("imageUrl", "must start with https://", "PASS_TEMPLATE_IMAGE_URL_ILLEGAL"),
+            {"imageUrl": "http://x.example/a.png"},
+            None,
+            "imageUrl",
+            ProblemKind.NOT_HTTPS,
+        ),
+        (
+            located("startDate", "is in the past", "PASS_TEMPLATE_START_TIME_LESS_CURRENT"),
+            {},
+            None,
+            "startDate",
+            ProblemKind.STARTS_IN_PAST,
+        ),
+        (
+            located("endDate", "must be after startDate", "PASS_TEMPLATE_TIME_INTERVAL_ILLEGAL"),
+            {},
+            None,
+            "endDate",
+            ProblemKind.ENDS_BEFORE_START,
+        ),
+        (
+            located("localeInfo", "needs at least one of zh_HK, en_US"),
+            {"localeInfo": {}},
+            None,
+            "card",
+            ProblemKind.MISSING_LOCALE,
+        ),
+        (located("currentAmountCent", "must be a whole number"), {}, None, "price", "invalid"),
+        (located("codeType", "'laser' is not allowed"), {}, None, "code", "invalid"),
+        (located("passExtInfo.seat", "unknown field"), {}, None, "ticket", "invalid"),
+        (located("categories[0]", "unknown category"), {}, None, "categories", "invalid"),
+        (located("colour", "unknown field"), {}, None, "card", "invalid"),
+    ],
+)
+def test_each_catalog_problem_is_placed_on_the_field_it_names(
+    problem: Problem, tree: dict[str, Any], at: str | None, field: str, kind: str
+) -> None:
+    locale, shown = place(problem, tree)
+    assert (locale, shown.field, shown.kind.value) == (at, field, str(kind))
+    assert shown.where == f"catalog/templates/x.yaml:3:5 {problem.field}"
+
+
+def test_an_unchecked_body_converts_what_converts_and_keeps_the_rest() -> None:
+    tree: dict[str, Any] = {
+        "startDate": "2027-07-01 10:00:00",
+        "endDate": "later",
+        "stock": "12",
+        "x": [1],
+    }
+    payload = lenient_payload(tree)
+    assert payload == {**tree, "startDate": PAYLOAD["startDate"], "stock": 12}
+
+
+def test_a_located_problem_replaces_the_cards_own_of_the_same_kind() -> None:
+    card = card_of(with_("localeInfo.en_US.name", "N" * 25))
+    assert kinds(card) == {"name": [ProblemKind.TOO_LONG, ProblemKind.OVERFLOW]}
+    found = place(located("localeInfo.en_US.name", "longer than 24 characters (25)"), {})[1]
+    merged = with_found(card, [found])
+    assert merged.problems == (found, card.problems[1])  # the card's own overflow stays
+    assert merged.name.flags == (ProblemKind.TOO_LONG, ProblemKind.OVERFLOW)
+    assert merged.invalid
+    html = render_one(merged)
+    note = html.one(data_problem="too-long")
+    assert note.one(data_where="").text == "catalog/templates/x.yaml:3:5 localeInfo.en_US.name"
+    [label] = [e for e in html.all() if e.attrs.get("class") == "card-label"]
+    assert label.text == "en_US · catalog (invalid: not sent)"
 
 
 def test_slugs_are_file_safe_and_unique() -> None:

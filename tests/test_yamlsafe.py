@@ -528,6 +528,17 @@ def test_too_many_nodes_are_refused() -> None:
     assert load(text, max_nodes=21) == list(range(20))
 
 
+def test_keys_and_values_of_a_mapping_count_as_nodes() -> None:
+    text = "".join(f"k{n}: {n}\n" for n in range(10))  # the mapping, then key and value each
+    assert refusal(text, max_nodes=20) == (
+        "catalog/t.yaml:10:5: k9: more than 20 YAML nodes; split the file"
+    )
+    assert refusal(text, max_nodes=19) == (
+        "catalog/t.yaml:10:1: k9: more than 19 YAML nodes; split the file"
+    )
+    assert load(text, max_nodes=21) == {f"k{n}": n for n in range(10)}
+
+
 def test_text_over_the_size_limit_is_refused() -> None:
     assert refusal("a: 1234567\n", max_bytes=10) == (
         "catalog/t.yaml:1:1: file too large (11 bytes; the limit is 10); "

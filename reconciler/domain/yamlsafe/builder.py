@@ -140,12 +140,11 @@ class TreeBuilder:
             mapping[key] = value
             self.key = None
             if value.__class__ is str:
-                mark = event.start_mark
-                self.strings[self.key_path] = (mark.line + 1, mark.column + 1, style)
+                line, column = _where(event)
+                self.strings[self.key_path] = (line, column, style)
         elif value.__class__ is str and value not in mapping and (style or value != "<<"):
             path = (*self.prefix, value)
-            mark = event.start_mark
-            self.positions[path] = (mark.line + 1, mark.column + 1)
+            self.positions[path] = _where(event)
             self.key = value
             self.key_path = path
         else:

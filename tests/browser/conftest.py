@@ -115,3 +115,10 @@ def edited_site(chromium_ready: None, tmp_path_factory: pytest.TempPathFactory) 
     root = tmp_path_factory.mktemp("edited")
     project, env = projects.edited_after_publishing(root)
     return projects.build(project, root / "preview", "--env", env)
+
+
+@pytest.fixture(scope="session")
+def invalid_site(chromium_ready: None, tmp_path_factory: pytest.TempPathFactory) -> projects.Site:
+    root = tmp_path_factory.mktemp("invalid")
+    project = projects.invalid_project(root / "project")
+    return projects.build_invalid(project, root / "preview")

@@ -186,6 +186,53 @@ def hostile_project(root: Path) -> Path:
     return root
 
 
+# An invalid catalog: entries the catalog check refuses, one per problem a reviewer must see.
+LONG_KEY: Final = "long-name"
+LONG_NAME: Final = "<script>window.__pwned=1</script> Far Too Long"  # en_US takes 24
+HTTP_KEY: Final = "plain-http"
+PAST_KEY: Final = "past-start"
+BACKWARDS_KEY: Final = "backwards"
+BROKEN_FILE: Final = "catalog/templates/bad/broken.yaml"
+_INVALID_COUPON: Final = """
+type: COUPON
+product: GIFT_CARD
+imageUrl: "{{{{ cdn }}}}/coupons/{key}-350.png"
+currentAmountCent: 1000
+stock: 10
+categories: [Others]
+{extra}localeInfo:
+  zh_HK: {{name: 無效, brandName: 珍珠河, description: 無效}}
+  en_US: {{name: {name}, brandName: Pearl River, description: Invalid}}
+"""
+
+
+def invalid_project(root: Path) -> Path:
+    """The example plus four invalid entries (a too-long English name that also tries a script,
+    a logo over plain http, a start date in the past, an end before the start) and a file that
+    is not YAML."""
+    example_project(root)
+    bad = root / "catalog/templates/bad"
+    bad.mkdir()
+    extras = {
+        LONG_KEY: ("", _yaml(LONG_NAME)),
+        HTTP_KEY: ("merchantLogo: http://cdn.example/logo.png\n", "Plain Http"),
+        PAST_KEY: ("startDate: 2020-01-01\n", "Past Start"),
+        BACKWARDS_KEY: ("startDate: 2030-06-01\nendDate: 2030-05-01\n", "Backwards"),
+    }
+    for key, (extra, name) in extras.items():
+        _write(bad / f"{key}.yaml", _INVALID_COUPON.format(key=key, extra=extra, name=name))
+    (root / BROKEN_FILE).write_text("type: COUPON\nproduct: [GIFT_CARD\n", encoding="utf-8")
+    return root
+
+
+def build_invalid(project: Path, out: Path) -> Site:
+    """The preview of an invalid catalog: written, then exit 1. No bodies: nothing renders."""
+    done = ipass(project, "preview", "--out", str(out))
+    assert done.returncode == 1, f"ipass preview exited {done.returncode}:\n{done.stderr}"
+    assert "4 entries invalid and 1 problem outside the cards: the pages show why" in done.stdout
+    return Site(project, out, {})
+
+
 def _edit(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, (path, old)

@@ -100,18 +100,7 @@ def invalid_entry_view(
     tree = entry.tree()
     payload = lenient_payload(tree)
     locales = _locales(payload)
-    on_card: dict[str, list[CardProblem]] = {locale: [] for locale in locales}
-    outside: list[CardProblem] = []
-    for at, problem in (place(problem, tree) for problem in entry.problems):
-        if problem.field == "card" and problem.kind is not ProblemKind.MISSING_LOCALE:
-            outside.append(problem)  # no element holds it: said once, above the cards
-        elif at is None:
-            for found in on_card.values():
-                found.append(problem)
-        elif at in on_card:
-            on_card[at].append(problem)
-        else:
-            outside.append(problem)  # texts of a locale that has no card
+    on_card, outside = _sorted_out(entry.problems, tree, locales)
     context = CardContext(now_ms, images, will_send=False)  # the check says what sending needs
     cards = tuple(
         with_found(build_card(entry.key, payload, locale, "catalog", context), on_card[locale])
@@ -135,6 +124,25 @@ def invalid_entry_view(
         rows=(CardRow("catalog (invalid: not sent)", cards),),
         entry_problems=tuple(outside),
     )
+
+
+def _sorted_out(
+    problems: Iterable[Problem], tree: Mapping[str, JsonValue], locales: Sequence[str]
+) -> tuple[dict[str, list[CardProblem]], list[CardProblem]]:
+    """The problems each locale's card shows, and those shown once above the cards."""
+    on_card: dict[str, list[CardProblem]] = {locale: [] for locale in locales}
+    outside: list[CardProblem] = []
+    for at, problem in (place(problem, tree) for problem in problems):
+        if problem.field == "card" and problem.kind is not ProblemKind.MISSING_LOCALE:
+            outside.append(problem)  # no element holds it: said once, above the cards
+        elif at is None:
+            for found in on_card.values():
+                found.append(problem)
+        elif at in on_card:
+            on_card[at].append(problem)
+        else:
+            outside.append(problem)  # texts of a locale that has no card
+    return on_card, outside
 
 
 def place(problem: Problem, tree: Mapping[str, JsonValue]) -> tuple[str | None, CardProblem]:
@@ -177,8 +185,9 @@ def _where(problem: Problem) -> str:
 
 
 def with_found(card: CardView, found: Sequence[CardProblem]) -> CardView:
-    """`card`, of an invalid entry, with the catalog check's problems: each replaces the card's own of the same kind
-    on the same field (the check's is located), and flags the element holding the value."""
+    """`card`, of an invalid entry, with the catalog check's problems: each replaces the card's
+    own of the same kind on the same field (the check's is located), and flags the element
+    holding the value."""
     if not found:
         return dataclasses.replace(card, invalid=True)
     replaced = {(p.kind, p.field) for p in found}

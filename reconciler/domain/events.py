@@ -358,3 +358,46 @@ def _said(outcomes: list[StateEvent]) -> str:
             case _:
                 continue
     return ", then ".join(said) if said else "no outcome (the request may have been sent)"
+
+
+class StateInProgress:
+    """A state changed event by event in place, for a run that records many events.
+
+    `apply_event` is pure and returns a whole new state, copying its table of entries: over a
+    state of 30,000 entries each event would cost a copy of all of them. Here each event is
+    applied by `apply_event` to a state holding only the entries it concerns (its key; a move's
+    old key too), and the result is put back into one table, so an event costs the same whatever
+    the size of the state. `state()` gives the result, the same as applying the events one by
+    one to the whole state.
+    """
+
+    def __init__(self, state: State) -> None:
+        self._base = state
+        self._entries = dict(state.entries)
+        self._log = state.log
+
+    @property
+    def lineage(self) -> str:
+        return self._base.lineage
+
+    @property
+    def serial(self) -> int:
+        return self._base.serial
+
+    def entry(self, key: str) -> StateEntry | None:
+        return self._entries.get(key)
+
+    def apply(self, event: StateEvent) -> None:
+        keys = (event.key, event.old_key) if isinstance(event, Moved) else (event.key,)
+        part = {key: self._entries[key] for key in keys if key in self._entries}
+        before = self._base.model_copy(update={"entries": part, "log": self._log})
+        after = apply_event(before, event)
+        for key in keys:
+            if key in after.entries:
+                self._entries[key] = after.entries[key]
+            else:
+                self._entries.pop(key, None)
+        self._log = after.log
+
+    def state(self) -> State:
+        return self._base.model_copy(update={"entries": dict(self._entries), "log": self._log})

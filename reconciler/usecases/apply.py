@@ -11,142 +11,39 @@ it runs the same against the real adapters and against in-memory fakes in unit t
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from itertools import repeat
-from pathlib import Path
-from typing import Protocol, TypedDict, assert_never
-
-from pydantic import JsonValue
-
-from reconciler.domain import outcomes
 from reconciler.domain.canonical import canonical_json
-from reconciler.domain.events import (
-    Adopted,
-    Created,
-    Moved,
-    Pending,
-    Rejected,
-    Retired,
-    StateEvent,
-    Unknown,
-    apply_event,
+from reconciler.domain.plan import Action, Create, Plan, Replace, Retry
+from reconciler.domain.planner import compute_plan
+from reconciler.errors import InvalidInput, OutcomeUnknown
+from reconciler.usecases.apply_engine import Engine
+from reconciler.usecases.apply_ports import (
+    DEFAULT_PARALLELISM,
+    ApplyPorts,
+    ApplyProgress,
+    ApplyReport,
+    ApplyRequest,
+    Confirm,
+    Publisher,
+    ShouldStop,
+    StateStorePort,
+    TemplateSender,
 )
-from reconciler.domain.plan import (
-    Action,
-    Adopt,
-    Blocked,
-    Create,
-    Desired,
-    Move,
-    NoOp,
-    Plan,
-    PlanOptions,
-    PlanStep,
-    Replace,
-    Retire,
-    Retirement,
-    Retry,
-    Vanished,
-    step_source,
-)
-from reconciler.domain.plan import Unknown as UnknownStep
-from reconciler.domain.planner import Destination, compute_plan
-from reconciler.domain.state import State, StateEntry, TemplateRecord
-from reconciler.errors import (
-    Interrupted,
-    InvalidInput,
-    IpassError,
-    OutcomeUnknown,
-    StorageError,
-    VendorRejected,
-)
-from reconciler.usecases.saved_plan import SavedPlan, check_saved_plan
+from reconciler.usecases.saved_plan import check_saved_plan
 
-
-class TemplateSender(Protocol):
-    """Sends one createTemplate and says what became of it."""
-
-    def send_create(self, body: bytes, *, request_id: str) -> outcomes.TemplateOutcome: ...
-
-
-class StateStorePort(Protocol):
-    """The snapshot and journal of one environment."""
-
-    @property
-    def path(self) -> Path: ...
-    def load_with_snapshot(self) -> tuple[State | None, State]: ...
-    def append(self, event: StateEvent, *, durable: bool) -> None: ...
-    def checkpoint(self, state: State, *, loaded: State | None) -> State: ...
-    def recover(self, state: State, *, loaded: State | None) -> None: ...
-    def close(self) -> None: ...
-
-
-class Publisher(Protocol):
-    """Records the state where a dead runner cannot take it along (the git remote)."""
-
-    def intent(self, environment: str, keys: list[str]) -> None: ...
-    def outcome(self, environment: str, report: ApplyReport) -> None: ...
-
-
-class ApplyProgress(Protocol):
-    """How apply reports as it goes; the command line draws it, tests record it."""
-
-    def begin(self, plan: Plan, total: int) -> None: ...
-    def done(self, step: PlanStep, outcome: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class ApplyPorts:
-    """Everything apply touches outside memory."""
-
-    store: StateStorePort
-    lock: Callable[[], AbstractContextManager[object]]
-    connect: Callable[[int], AbstractContextManager[TemplateSender]]
-    # The rendered catalog, given the state read under the lock (published entries may have a
-    # start date in the past). Raises on catalog problems.
-    load_desired: Callable[[State], tuple[Mapping[str, Desired], Mapping[str, Retirement]]]
-    clock: Callable[[], str]
-    operator: str
-    destination: Destination
-    ensure_writable: Callable[[], None] = lambda: None
-    # Refuses (StorageError) when the state folder lacks room to record this many creates
-    # with bodies of this many bytes in all: checked before anything is journaled or sent.
-    ensure_space: Callable[[int, int], None] = lambda creates, body_bytes: None
-    # A second Ctrl-C: write nothing more to the journal; the process is about to end at once.
-    abandon: Callable[[], None] = lambda: None
-    # When set, the intent (every create of the run, as pending) is recorded outside this
-    # machine before the first request is sent, and the outcomes after the run (git push).
-    publisher: Publisher | None = None
-
-
-DEFAULT_PARALLELISM = 1
-
-
-@dataclass(frozen=True)
-class ApplyRequest:
-    options: PlanOptions = field(default_factory=PlanOptions)
-    saved: SavedPlan | None = None
-    # Creates in flight at once; each is journaled before it is sent, whatever this is.
-    parallelism: int = DEFAULT_PARALLELISM
-    reason: str | None = None
-
-
-@dataclass
-class ApplyReport:
-    plan: Plan
-    created: list[tuple[str, str]] = field(default_factory=list)
-    retired: list[str] = field(default_factory=list)
-    moved: list[tuple[str, str]] = field(default_factory=list)
-    adopted: list[tuple[str, str]] = field(default_factory=list)
-    state_file: Path | None = None
-
-
-Confirm = Callable[[Plan], bool]
-ShouldStop = Callable[[], bool]
+__all__ = [
+    "DEFAULT_PARALLELISM",
+    "ApplyPorts",
+    "ApplyProgress",
+    "ApplyReport",
+    "ApplyRequest",
+    "Confirm",
+    "Publisher",
+    "ShouldStop",
+    "StateStorePort",
+    "TemplateSender",
+    "apply",
+    "refuse_blocked",
+]
 
 
 def apply(
@@ -185,7 +82,7 @@ def apply(
         _ensure_space(plan, ports)
         if not confirm(plan):
             raise InvalidInput("apply cancelled; nothing was changed")
-        engine = _Engine(
+        engine = Engine(
             ports=ports,
             snapshot=snapshot,
             state=state,
@@ -203,15 +100,6 @@ def _ensure_space(plan: Plan, ports: ApplyPorts) -> None:
     """Refuse a run the disk cannot record, before anything is journaled or sent."""
     sends = [step.send for step in plan.steps if isinstance(step, Create | Replace | Retry)]
     ports.ensure_space(len(sends), sum(len(canonical_json(body)) for body in sends))
-
-
-def _not_sent(step: Create | Replace | Retry, error: StorageError) -> StorageError:
-    """Its `pending` line could not be written, so the request was not sent; nor is any after."""
-    return StorageError(
-        f"{step_source(step)}: {step.key}: not sent: {error.message}",
-        hint=f"{error.hint or 'fix the state folder'}; creates before it are recorded, and "
-        "nothing was sent for it or after it",
-    )
 
 
 def refuse_blocked(plan: Plan, env_args: str = "") -> None:
@@ -239,325 +127,3 @@ def refuse_blocked(plan: Plan, env_args: str = "") -> None:
             f"{env_args}` (same requestId: safe where AlipayHK deduplicates requestId, as the "
             "sandbox does); or --exclude them",
         )
-
-
-class _Engine:
-    """Executes the steps that change something, recording each as events.
-
-    Up to `parallelism` creates are in flight at once. Journal and state are updated under one
-    lock, so each `pending` is on disk before its request leaves. After a rejection, an unknown
-    outcome or a stop request no new create starts; those in flight finish and are recorded, and
-    the failure earliest in plan order is the one raised.
-    """
-
-    def __init__(
-        self,
-        *,
-        ports: ApplyPorts,
-        snapshot: State | None,
-        state: State,
-        progress: ApplyProgress,
-        should_stop: ShouldStop,
-        report: ApplyReport,
-        request: ApplyRequest,
-    ) -> None:
-        self.ports = ports
-        self.store = ports.store
-        self.snapshot = snapshot
-        self.state = state
-        self.progress = progress
-        self.should_stop = should_stop
-        self.report = report
-        self.parallelism = request.parallelism
-        self.reason = request.reason
-        self.dirty = False
-        self._lock = threading.Lock()
-        self._halt = threading.Event()
-        self._failures: list[tuple[int, IpassError]] = []
-        # Creates already journaled as pending (all of them up front, when an intent is
-        # published), with the key's entry as it was before.
-        self._declared: dict[str, StateEntry | None] = {}
-        self._sent: set[str] = set()
-
-    def run(self, plan: Plan, client: TemplateSender) -> None:
-        changes = [step for step in plan.steps if step.action in _CHANGING]
-        # A move whose revision was raised is two things done: the move, then a create.
-        publishing_moves = sum(1 for s in changes if isinstance(s, Move) and s.send is not None)
-        self.progress.begin(plan, len(changes) + publishing_moves)
-        sends: list[Create | Replace | Retry] = []
-        try:
-            for step in changes:
-                self._bookkeep(step, sends)
-            if self.ports.publisher is not None and sends:
-                self._declare_intent(self.ports.publisher, plan, sends)
-            with ThreadPoolExecutor(self.parallelism, thread_name_prefix="ipass-apply") as pool:
-                for _ in pool.map(self._attempt, range(len(sends)), sends, repeat(client)):
-                    pass
-            self._withdraw_unsent(sends)
-        finally:
-            self.close()
-        if self.ports.publisher is not None and (
-            self.report.created
-            or self.report.retired
-            or self.report.moved
-            or self.report.adopted
-            or self._failures
-        ):
-            self.ports.publisher.outcome(plan.binding.environment, self.report)
-        if self._failures:
-            raise min(self._failures, key=lambda failure: failure[0])[1]
-        if self.should_stop() and len(self.report.created) < len(sends):
-            raise Interrupted(
-                "interrupted: the requests in flight were finished and recorded; "
-                "the rest of the plan was not applied",
-                hint=f"run `ipass apply{self.ports.destination.env_args}` again to continue",
-            )
-
-    def _attempt(self, index: int, step: Create | Replace | Retry, client: TemplateSender) -> None:
-        if self._halt.is_set() or self.should_stop():
-            return
-        try:
-            self._send(step, client)
-        except IpassError as error:  # rejected, unknown, or its pending line was not written
-            with self._lock:
-                self._failures.append((index, error))
-            self._halt.set()
-        except BaseException:
-            self._halt.set()  # a bug: no new create starts while it travels up
-            raise
-
-    def _base(self, key: str) -> _EventBase:
-        return _EventBase(
-            lineage=self.state.lineage,
-            base_serial=self.state.serial,
-            key=key,
-            at=self.ports.clock(),
-            operator=self.ports.operator,
-            reason=self.reason,
-        )
-
-    def _record(self, event: StateEvent, *, durable: bool) -> None:
-        with self._lock:
-            self.store.append(event, durable=durable)
-            self.state = apply_event(self.state, event)
-            self.dirty = True
-
-    def _declare_intent(
-        self, publisher: Publisher, plan: Plan, sends: list[Create | Replace | Retry]
-    ) -> None:
-        """Journal every create as pending, write the snapshot and publish it; only then send.
-
-        If publishing fails nothing was sent: the pending records are taken back (recorded as
-        not sent) and the run stops.
-        """
-        for step in sends:
-            self._declare(step)
-        self.state = self.store.checkpoint(self.state, loaded=self.snapshot)
-        self.snapshot = self.state
-        self.dirty = False
-        try:
-            publisher.intent(plan.binding.environment, [step.key for step in sends])
-        except IpassError:
-            for step in sends:
-                restore = _restore_after_rejection(step, self._declared[step.key])
-                message = "the intent could not be recorded in git; nothing was sent"
-                event = Rejected(
-                    **self._base(step.key), code="NOT_SENT", message=message, previous=restore
-                )
-                self._record(event, durable=True)
-            raise
-
-    def _withdraw_unsent(self, sends: list[Create | Replace | Retry]) -> None:
-        """Declared creates the run stopped before sending are taken back: nothing was sent."""
-        for step in sends:
-            if step.key in self._declared and step.key not in self._sent:
-                restore = _restore_after_rejection(step, self._declared[step.key])
-                message = "the run stopped before this create was sent"
-                event = Rejected(
-                    **self._base(step.key), code="NOT_SENT", message=message, previous=restore
-                )
-                self._record(event, durable=True)
-
-    def _bookkeep(self, step: PlanStep, sends: list[Create | Replace | Retry]) -> None:
-        """Record what needs no request now; queue what does."""
-        match step:
-            case Retire():  # local bookkeeping: no request involved
-                self._record(Retired(**self._base(step.key), detail=step.reason), durable=True)
-                self.report.retired.append(step.key)
-                self._done(step, "retired")
-            case Move():  # the state entry is renamed; a raised revision also sends
-                self._record(Moved(**self._base(step.key), old_key=step.old_key), durable=True)
-                self.report.moved.append((step.old_key, step.key))
-                self._done(step, f"moved from {step.old_key}")
-                if step.send is not None:
-                    sends.append(_replacement(step, step.send))
-            case Adopt():  # recorded from the catalog; AlipayHK is not called
-                self._record(self._adopted(step), durable=True)
-                self.report.adopted.append((step.key, step.template_code))
-                self._done(step, f"adopted {step.template_code}")
-            case Create() | Replace() | Retry():
-                sends.append(step)
-            case NoOp() | Blocked() | UnknownStep() | Vanished():  # filtered out by the caller
-                raise ValueError(f"{step.key}: {step.action} is not a change")
-            case _:
-                assert_never(step)
-
-    def _adopted(self, step: Adopt) -> Adopted:
-        base = self._base(step.key)
-        record = TemplateRecord(
-            status="created",
-            template_code=step.template_code,
-            request_id="adopted",
-            payload_hash=step.desired.payload_hash,
-            payload=step.desired.payload,
-            revision=step.desired.revision,
-            adopted=True,
-            source=step.desired.source,
-            recorded_at=base["at"],
-            updated_at=base["at"],
-            note="adopted: made outside ipass; content from the catalog, not verified",
-        )
-        return Adopted(**base, record=record)
-
-    def _declare(self, step: Create | Replace | Retry) -> None:
-        with self._lock:
-            previous = self.state.entries.get(step.key)
-        base = self._base(step.key)
-        record = TemplateRecord(
-            status="pending",
-            request_id=str(step.send["requestId"]),
-            payload_hash=_sent_hash(step),
-            payload=step.send,
-            generation=step.generation,
-            revision=step.desired.revision if step.desired is not None else 1,
-            source=step_source(step),
-            recorded_at=base["at"],
-            updated_at=base["at"],
-        )
-        pending = Pending(**base, record=record, replacing=isinstance(step, Replace))
-        try:
-            self._record(pending, durable=True)  # invariant 1: on disk before the request leaves
-        except StorageError as error:
-            raise _not_sent(step, error) from None
-        with self._lock:
-            self._declared[step.key] = previous
-
-    def _send(self, step: Create | Replace | Retry, client: TemplateSender) -> None:
-        request_id = str(step.send["requestId"])
-        if step.key not in self._declared:
-            self._declare(step)
-        previous = self._declared[step.key]
-        with self._lock:
-            self._sent.add(step.key)
-        outcome = client.send_create(canonical_json(step.send), request_id=request_id)
-        match outcome:
-            case outcomes.Created():
-                self._created(step, outcome)
-            case outcomes.Rejected():
-                self._rejected(step, outcome, previous)
-            case outcomes.Unknown():
-                self._unknown(step, outcome, request_id)
-            case _:
-                assert_never(outcome)
-
-    def _created(self, step: PlanStep, outcome: outcomes.Created) -> None:
-        event = Created(
-            **self._base(step.key),
-            template_code=outcome.template_code,
-            template_status=outcome.template_status,
-        )
-        # A lost outcome line leaves `pending`: unknown, never a duplicate.
-        self._record(event, durable=False)
-        with self._lock:
-            self.report.created.append((step.key, outcome.template_code))
-        self._done(step, f"created {outcome.template_code}")
-
-    def _rejected(
-        self,
-        step: Create | Replace | Retry,
-        outcome: outcomes.Rejected,
-        previous: StateEntry | None,
-    ) -> None:
-        restore = _restore_after_rejection(step, previous)
-        event = Rejected(
-            **self._base(step.key), code=outcome.code, message=outcome.message, previous=restore
-        )
-        self._record(event, durable=True)
-        self._done(step, f"rejected [{outcome.code}]")
-        what = "createTemplate rejected" if outcome.sent else "createTemplate not sent"
-        raise VendorRejected(
-            f"{step_source(step)}: {step.key}: {what}: {outcome.code}: {outcome.message}",
-            hint=outcome.hint or "fix the entry (`ipass validate` checks it), then apply again",
-        )
-
-    def _unknown(self, step: PlanStep, outcome: outcomes.Unknown, request_id: str) -> None:
-        self._record(Unknown(**self._base(step.key), detail=outcome.reason), durable=True)
-        self._done(step, "unknown")
-        env = self.ports.destination.env_args
-        raise OutcomeUnknown(
-            f"{step_source(step)}: {step.key}: {outcome.reason}",
-            hint=f"`ipass apply --retry-unknown --target {step.key}{env}` re-sends requestId "
-            f"{request_id}; or check at AlipayHK and `ipass state resolve {step.key}{env} "
-            "--template-code CODE` (or `--not-created`)",
-        )
-
-    def _done(self, step: PlanStep, outcome: str) -> None:
-        with self._lock:
-            self.progress.done(step, outcome)
-
-    def close(self) -> None:
-        """Absorb the journal into a new snapshot; if this fails the journal still holds it all."""
-        if self.dirty:
-            self.state = self.store.checkpoint(self.state, loaded=self.snapshot)
-            self.dirty = False
-        self.store.close()
-
-
-_CHANGING = frozenset(
-    {Action.CREATE, Action.REPLACE, Action.RETRY, Action.RETIRE, Action.MOVE, Action.ADOPT}
-)
-
-
-class _EventBase(TypedDict):
-    """The fields every event of this run shares."""
-
-    lineage: str
-    base_serial: int
-    key: str
-    at: str
-    operator: str
-    reason: str | None
-
-
-def _replacement(step: Move, send: dict[str, JsonValue]) -> Replace:
-    """After a move, a raised revision publishes a new template for the new key."""
-    return Replace(
-        key=step.key,
-        reason=step.reason,
-        desired=step.desired,
-        recorded=step.recorded,
-        changes=step.changes,
-        send=send,
-        generation=step.generation,
-    )
-
-
-def _sent_hash(step: Create | Replace | Retry) -> str:
-    """The hash of what is sent: a retry re-sends the recorded body."""
-    match step:
-        case Retry():
-            return step.recorded.payload_hash
-        case Create() | Replace():
-            return step.desired.payload_hash
-        case _:
-            assert_never(step)
-
-
-def _restore_after_rejection(
-    step: Create | Replace | Retry, previous: StateEntry | None
-) -> StateEntry | None:
-    """A rejected retry proves the earlier request created nothing: keep it only in history."""
-    if not isinstance(step, Retry) or previous is None or previous.current is None:
-        return previous
-    failed = previous.current.model_copy(update={"history_reason": "rejected"})
-    return StateEntry(current=None, history=(*previous.history, failed))

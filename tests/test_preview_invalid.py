@@ -232,6 +232,33 @@ def test_selectors_see_the_invalid_entries_too(tmp_path: Path, capsys: Capsys) -
     assert err.startswith("error: --select 'long-nme' matches no entry")
 
 
+def test_a_key_defined_twice_gets_a_page_per_definition(tmp_path: Path, capsys: Capsys) -> None:
+    root = invalid_project(tmp_path / "project")
+    bad = root / "catalog/templates/bad"
+    build_tree(
+        root,
+        {
+            "catalog/templates/more/long-name.yaml": (bad / "long-name.yaml").read_text(),
+            "catalog/templates/more/cinema.yaml": (bad / "plain-http.yaml").read_text(),
+        },
+    )
+    out = tmp_path / "site"
+    code, _, err = preview(capsys, root, "--out", str(out))
+    assert code == 1, err
+    entries = listed(out)
+    pages = [page_of(out, li) for _, _, li in entries]  # each link leads to its own page
+    assert len({id(page) for page in pages}) == len(entries)
+    hrefs = [next(e.attrs["href"] for e in li.all() if e.tag == "a") for _, _, li in entries]
+    assert len(set(hrefs)) == len(hrefs)
+    keys = [(key, action) for key, action, _ in entries]
+    assert keys.count(("long-name", "invalid")) == 2
+    assert ("cinema", "invalid") in keys
+    assert ("cinema", "create") in keys
+    index = parse(out / "index.html")
+    duplicates = [p for p in index.find(data_problem="invalid") if "duplicate key" in p.text]
+    assert len(duplicates) == 2
+
+
 def test_a_published_key_that_turns_invalid_is_not_called_gone(
     tmp_path: Path, capsys: Capsys
 ) -> None:

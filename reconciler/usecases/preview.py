@@ -124,8 +124,8 @@ def _scoped(inputs: PlanInputs, options: PlanOptions) -> tuple[Plan, tuple[Inval
 
     With invalid entries, a selector may name only them, which the planner (seeing the valid
     entries) would refuse as matching nothing: the selectors are checked against every entry,
-    and the whole plan narrowed to what they choose. An invalid entry's key has no step of its
-    own (it is not gone from the catalog, only not sendable).
+    and the whole plan narrowed to what they choose. A published key whose only entry is invalid
+    has no step (it is not gone from the catalog, only not sendable).
     """
     invalid = inputs.catalog.invalid
     if not invalid:
@@ -144,8 +144,9 @@ def _scoped(inputs: PlanInputs, options: PlanOptions) -> tuple[Plan, tuple[Inval
     candidates += [_candidate(entry) for entry in invalid]
     chosen = select(candidates, options.targets, options.excludes).keys
     whole = plan_from(inputs, PlanOptions(replace=options.replace))
-    invalid_keys = {entry.key for entry in invalid}
-    steps = tuple(s for s in whole.steps if s.key in chosen and s.key not in invalid_keys)
+    # A published key whose entry is now invalid is not gone from the catalog.
+    gone = {entry.key for entry in invalid} - set(inputs.desired)
+    steps = tuple(s for s in whole.steps if s.key in chosen and s.key not in gone)
     return replace(whole, steps=steps), tuple(e for e in invalid if e.key in chosen)
 
 

@@ -91,10 +91,13 @@ def preview_sheet(
     person most)."""
     rank = {action: index for index, action in enumerate(ORDER)}
     steps = sorted(plan.steps, key=lambda step: (rank[step.action], step.key))
-    invalid = tuple(
-        invalid_entry_view(entry, inputs.now_ms, inputs.images, slug_of(entry.key))
-        for entry in sorted(faults.invalid, key=lambda entry: entry.key)
-    )
+    taken = {step.key for step in steps}
+    invalid = []
+    for entry in sorted(faults.invalid, key=lambda entry: (entry.key, entry.file)):
+        # A key defined twice (a problem listed on its own) still gets a page per definition.
+        name = entry.key if entry.key not in taken else f"{entry.key}@{entry.file}:{entry.line}"
+        taken.add(name)
+        invalid.append(invalid_entry_view(entry, inputs.now_ms, inputs.images, slug_of(name)))
     entries = (*invalid, *(entry_view(step, inputs) for step in steps))
     counts = [(a, sum(1 for e in entries if e.action is a)) for a in ORDER]
     parts = [f"{count} {COUNTED[action]}" for action, count in counts if count]

@@ -62,6 +62,7 @@ _WATCHED_MODULES: Final = frozenset(
         "pydantic._internal._generate_schema",  # building a model's or adapter's validator
         "importlib.metadata",  # package metadata (email, zipfile, csv): about 10 ms
         "logging",  # loaded with the first subcommand (cli/warning_output.py), not for --help
+        "traceback",  # loaded by logging, or for a bug report
         "http.client",
         "ssl",
         "socketserver",
@@ -102,7 +103,7 @@ _CATALOG: Final = (
     | {"reconciler.usecases", "reconciler.domain.contract", "reconciler.cli.catalog"}
 )
 _HELP: Final = frozenset({"click", "reconciler", "reconciler.cli", "reconciler.domain"})
-_COMMAND: Final = _HELP | {"logging"}  # any subcommand: what it logs is shown on stderr
+_COMMAND: Final = _HELP | {"logging", "traceback"}  # any subcommand: what it logs is shown
 
 ALLOWED: Final[dict[tuple[str, ...], frozenset[str]]] = {
     ("--help",): _HELP,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import traceback
 import types
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import click
 
@@ -19,6 +18,9 @@ from reconciler.cli.context import Options
 from reconciler.domain.problems import ProblemsFound
 from reconciler.domain.text import printable
 from reconciler.errors import ExitCode, IpassError, os_refusal
+
+if TYPE_CHECKING:
+    import traceback
 
 _PRINTING_WARNINGS = "ipass.printing_warnings"  # key in the root context's `meta`
 
@@ -282,6 +284,8 @@ def _innermost_context(error: BaseException) -> click.Context | None:
     Only the context object is taken from a frame (it knows the command names and the parsed
     top-level options); no variable of any frame is written anywhere.
     """
+    import traceback  # only a bug needs it (a subcommand's logging has loaded it already)
+
     found: click.Context | None = None
     for frame, _ in traceback.walk_tb(error.__traceback__):
         for name in ("self", "ctx", "sub_ctx"):  # click's own frames; the last is the deepest
@@ -315,6 +319,8 @@ def _command_names(context: click.Context | None) -> list[str]:
 
 def _traceback_text(error: BaseException) -> str:
     """The traceback, as `traceback.format_exception` writes it (no local variables)."""
+    import traceback
+
     return "".join(_traceback_parts(traceback.TracebackException.from_exception(error)))
 
 
@@ -336,6 +342,8 @@ def _traceback_parts(exc: traceback.TracebackException) -> Iterator[str]:
 
 
 def _summary(error: BaseException) -> str:
+    import traceback
+
     text = printable("".join(traceback.format_exception_only(error)).strip())
     return text if len(text) <= _SUMMARY_LIMIT else text[: _SUMMARY_LIMIT - 1] + "…"
 

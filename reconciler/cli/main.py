@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Final
 import click
 
 from reconciler import __version__
-from reconciler.cli.context import Options
-from reconciler.domain.problems import ProblemsFound
 from reconciler.domain.text import printable
 from reconciler.errors import ExitCode, IpassError, os_refusal
 
 if TYPE_CHECKING:
     import traceback
+
+    from reconciler.cli.context import Options
 
 _PRINTING_WARNINGS = "ipass.printing_warnings"  # key in the root context's `meta`
 
@@ -157,6 +157,8 @@ def cli(ctx: click.Context, project_dir: Path, debug: bool) -> None:
       70  a bug in ipass (details in .ipass/crash/)
       130 interrupted
     """
+    from reconciler.cli.context import Options  # not needed for --help
+
     ctx.obj = Options(project_dir=project_dir, debug=debug)
 
 
@@ -236,6 +238,8 @@ def _report(lines: Sequence[str], hint: str | None, code: ExitCode) -> int:
 def _message_lines(error: IpassError) -> list[str]:
     """A message is one line, whatever line breaks its text holds; a list of located problems
     is one line per problem, then the count."""
+    from reconciler.domain.problems import ProblemsFound
+
     if isinstance(error, ProblemsFound):
         return [*(str(problem) for problem in error.problems), error.message.rsplit("\n", 1)[-1]]
     return [error.message]
@@ -297,6 +301,8 @@ def _innermost_context(error: BaseException) -> click.Context | None:
 
 def _options_of(context: click.Context | None, args: Sequence[str]) -> Options:
     """The group's parsed options; if it never got that far, a guess from the raw arguments."""
+    from reconciler.cli.context import Options
+
     if context is not None:
         found = context.find_object(Options)
         if found is not None:

@@ -28,7 +28,8 @@ _MAX_ARGUMENT_CHARS: Final = 256
 _MAX_TEXT_CHARS: Final = 1024
 _MAX_CALLS: Final = 16_384
 
-Key = tuple[Macro, tuple[tuple[type, object], ...], tuple[tuple[str, type, object], ...]]
+# The macro, the type of each argument, the arguments (positional, then by name), their names.
+Key = tuple[Macro, tuple[type, ...], tuple[object, ...], tuple[str, ...]]
 
 
 class MacroMemo:
@@ -49,16 +50,13 @@ class MacroMemo:
         """The call's key, or None if it is not one to remember."""
         if type(macro) is not Macro or macro not in self._macros:
             return None
-        size = 0
-        for value in (*args, *kwargs.values()):
-            if type(value) not in _PLAIN:
-                return None
-            if type(value) is str:
-                size += len(value)
-        if size > _MAX_ARGUMENT_CHARS:
+        values = (*args, *kwargs.values()) if kwargs else args
+        kinds = tuple(map(type, values))
+        if not _PLAIN.issuperset(kinds):
             return None
-        named = tuple((name, type(value), value) for name, value in sorted(kwargs.items()))
-        return macro, tuple((type(value), value) for value in args), named
+        if str in kinds and sum(len(v) for v in values if type(v) is str) > _MAX_ARGUMENT_CHARS:
+            return None
+        return macro, kinds, values, tuple(kwargs)
 
     def answer(self, key: Key) -> str | None:
         """The remembered text, its loops charged again; None if not remembered."""

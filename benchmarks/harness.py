@@ -168,7 +168,7 @@ def header(title: str) -> None:
     print()
     print(title)
     print("-" * len(title))
-    print(f"{'':<46} {'wall':>24} {'CPU (all processes)':>24} {'peak RSS':>24}")
+    print(f"{'':<58} {'wall':>24} {'CPU (all processes)':>24} {'peak RSS':>24}")
 
 
 def row(
@@ -187,10 +187,10 @@ def row(
     wall = spread(series.values(lambda s: s.wall), unit, scale, digits)
     cpu = spread(series.values(lambda s: s.cpu), unit, scale, digits)
     peak = spread(series.values(lambda s: s.peak_mib), "MiB", 1.0, 0)
-    print(f"{series.label:<46} {wall:>24} {cpu:>24} {peak:>24}")
+    print(f"{series.label:<58} {wall:>24} {cpu:>24} {peak:>24}")
     if floor is not None:
         print(
-            f"{'':<46} {ratio(series.wall, floor.wall):>24} {ratio(series.cpu, floor.cpu):>24} "
+            f"{'':<58} {ratio(series.wall, floor.wall):>24} {ratio(series.cpu, floor.cpu):>24} "
             f"{ratio(series.peak, floor.peak):>24}"
         )
 

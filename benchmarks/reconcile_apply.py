@@ -61,8 +61,8 @@ class Case:
             label=label,
             plan=Series(f"ipass plan ({label})"),
             apply=Series(f"ipass apply ({label})"),
-            per_create=Series(f"apply - plan, per create ({label})"),
-            floor=Series(f"floor: AlipayClient alone, per create ({label})"),
+            per_create=Series(f"apply - plan ({label})"),
+            floor=Series(f"client floor ({label})"),
             env={"IPASS_WORKERS": "1"},
         )
 
@@ -90,8 +90,8 @@ def prepare(work: Path, published: int, creates: int, kind: str) -> Case:
         bodies_file,
         Series(f"ipass plan ({label})"),
         Series(f"ipass apply ({label})"),
-        Series(f"apply - plan, per create ({label})"),
-        Series(f"floor: AlipayClient alone, per create ({label})"),
+        Series(f"apply - plan ({label})"),
+        Series(f"client floor ({label})"),
     )
 
 
@@ -163,7 +163,10 @@ def bench_apply(work: Path, creates: int, published: int, kind: str, repeat: int
     row(parallel)
     row(state_floor)
     print()
-    print("per create (ms):")
+    print(
+        "per create (ms): (apply - plan of the same inputs) / creates; "
+        "client floor: AlipayClient alone"
+    )
     for case in cases:
         row(case.floor, scale=1000, unit="ms", digits=2)
         row(case.per_create, case.floor, scale=1000, unit="ms", digits=2)

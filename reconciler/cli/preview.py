@@ -7,8 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.catalog import env_option, exclude_option, target_option
-from reconciler.cli.resolve import resolve_target
+from reconciler.cli.catalog import (
+    env_option,
+    exclude_option,
+    no_cache_option,
+    resolve_cached,
+    target_option,
+)
 from reconciler.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
     "from the environment) to check its size, weight and ratio. Without it, the images "
     "are checked from the folder `[preview] images` in ipass.toml names, if any.",
 )
+@no_cache_option
 def preview(
     *,
     environment: str | None,
@@ -39,6 +45,7 @@ def preview(
     excludes: tuple[str, ...],
     out: Path | None,
     fetch_images: bool,
+    no_cache: bool,
 ) -> int:
     """Write an HTML proof sheet of the cards as customers will see them.
 
@@ -77,7 +84,7 @@ def preview(
     from reconciler.domain.text import printable
     from reconciler.usecases.preview import build_preview, preview_ports
 
-    target = resolve_target(environment)
+    target = resolve_cached(environment, no_cache)
     ports = preview_ports(target, fetch_images=fetch_images)
     result = build_preview(target, PlanOptions(targets, excludes), out=out, ports=ports)
     plural = "entry" if result.entries == 1 else "entries"

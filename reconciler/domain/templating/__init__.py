@@ -25,11 +25,15 @@ that holds the signing key (RELIABILITY.md invariant 7). So:
 * Rendered text is never rendered again.
 * Values that are only text and `{{ name }}` / `{{ name.key }}` placeholders skip compiling; they
   render to exactly what the Jinja path gives, and anything doubtful takes the Jinja path.
+* Values that differ only in their text (thousands of descriptions around the same expressions)
+  share one compiled template, and calls of catalog macros are remembered by their arguments;
+  both give exactly what compiling and calling every time gives, the same work charged.
 
 The modules, each holding one concern:
 
 * `renderer`: `Renderer`, compiling, caching and running values and macro files;
 * `substitution`: the fast path for plain substitutions;
+* `shapes`: one compiled template per shape of value; `memo`: remembered calls of catalog macros;
 * `sandbox`: the environment and its interception of operators, calls and `str.format`;
 * `filters`: the wrapped filters; `codegen`: the compiled code's own buffers and `~`;
 * `limits`: `RenderLimits`, size estimates and capped containers; `deadline`: the SIGALRM timer;

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.helpers import REPO, run_cli
+from helpers import REPO, run_cli
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import catalogs  # benchmarks/ is a folder of scripts, put on the path just above

@@ -29,9 +29,9 @@ from typing import Final
 import click
 import pydantic
 import pytest
+from helpers import REPO, copy_example
 
 from reconciler.cli.main import _COMMANDS, _SUMMARIES, cli, no_pydantic_plugins, summary
-from tests.helpers import REPO, copy_example
 
 pytestmark = pytest.mark.slow
 

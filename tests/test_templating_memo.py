@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pytest
+from test_templating_fast_path import outcome
 
 from reconciler.domain.templating import CatalogBudget, PlainData, Renderer
-from tests.test_templating_fast_path import outcome
 
 MACROS = {
     "catalog/macros/money.j2": (

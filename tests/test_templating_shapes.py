@@ -9,10 +9,10 @@ from collections.abc import Mapping
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_templating_fast_path import CompileCounter, outcome
 
 from reconciler.domain.templating import PlainData, Renderer
 from reconciler.domain.templating.shapes import shape_of
-from tests.test_templating_fast_path import CompileCounter, outcome
 
 MACROS = {
     "catalog/macros/money.j2": (

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from tests.helpers import copy_example, run_cli
+from helpers import copy_example, run_cli
 
 
 @pytest.mark.parametrize("value", ["1", "2"])

@@ -1,4 +1,5 @@
-"""The render cache (`.ipass/cache/<env>/`): a warm run says byte for byte what a cold one says.
+"""The render cache (`.ipass/cache/<env>/results.pack`): a warm run says byte for byte what a cold
+one says.
 
 Each test makes a real project in `tmp_path`, runs `ipass` in-process (cold, filling the cache),
 changes something, and compares the warm run with a `--no-cache` run of the same inputs.
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from helpers import REPO, build_tree, copy_example, run_cli
 
-from reconciler.adapters.render_cache import SUFFIX
+from reconciler.adapters.render_cache import HEADER, PACK
 from reconciler.domain.config import load_project
 from reconciler.domain.templating import CatalogBudget
 from reconciler.usecases.catalog import CatalogResult, load_catalog
@@ -33,14 +34,18 @@ def example(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def entries(root: Path, env: str = "sandbox") -> dict[str, tuple[int, int]]:
-    """Cache entry name -> (inode, mtime): a rewritten entry gets a new inode (rename)."""
-    folder = root / ".ipass/cache" / env
-    return {
-        path.name: (path.stat().st_ino, path.stat().st_mtime_ns)
-        for path in folder.iterdir()
-        if path.name.endswith(SUFFIX)
-    }
+def records(root: Path, env: str = "sandbox") -> dict[str, bytes]:
+    """The pack's record lines by key."""
+    data = (root / ".ipass/cache" / env / PACK).read_bytes()
+    header, *lines = data.removesuffix(b"\n").split(b"\n")
+    assert header == HEADER
+    return {line[:64].decode(): line for line in lines}
+
+
+def identity(root: Path, env: str = "sandbox") -> tuple[int, int]:
+    """The pack's inode and mtime: a rewritten pack gets a new inode (rename)."""
+    status = (root / ".ipass/cache" / env / PACK).stat()
+    return status.st_ino, status.st_mtime_ns
 
 
 def plans(capsys: Capsys, root: Path, *args: str) -> tuple[str, str]:
@@ -74,32 +79,34 @@ CHANGES: dict[str, Callable[[Path], None]] = {
 def test_warm_plan_matches_cold_byte_for_byte(tmp_path: Path, capsys: Capsys, change: str) -> None:
     root = example(tmp_path)
     cold_before = plans(capsys, root)
-    assert len(entries(root)) == len(list((root / "catalog/templates").rglob("*.yaml")))
-    before = entries(root)
+    assert len(records(root)) == len(list((root / "catalog/templates").rglob("*.yaml")))
+    before, written = records(root), identity(root)
     CHANGES[change](root)
     warm = plans(capsys, root)
     cold = plans(capsys, root, "--no-cache")
     assert warm == cold
     if change == "nothing":
         assert warm == cold_before
-        assert entries(root) == before  # every file came from the cache, nothing rewritten
+        assert identity(root) == written  # every file came from the cache, nothing rewritten
     else:
         assert warm != cold_before, "the change shows in the plan"
-    after = entries(root)
-    assert len(after) == len(before)  # what this run did not use is pruned
+    after = records(root)
+    assert len(after) == len(before)  # what this run did not use is dropped
 
 
 def test_a_changed_file_is_the_only_one_rendered_again(tmp_path: Path, capsys: Capsys) -> None:
     root = example(tmp_path)
     plans(capsys, root)
-    before = entries(root)
+    before = records(root)
     edit(root, COFFEE, "stock: 5000", "stock: 4000")
     warm = plans(capsys, root)
     assert warm == plans(capsys, root, "--no-cache")
-    after = entries(root)
+    after = records(root)
     kept = set(before) & set(after)
-    assert len(kept) == len(before) - 1  # one new entry; the old one pruned
-    assert all(after[name] == before[name] for name in kept)  # the others untouched
+    assert len(kept) == len(before) - 1  # one new record; the old one dropped
+    assert all(after[key] == before[key] for key in kept)  # the others as they were
+    # in catalog order: the new record takes the old one's place
+    assert sum(a != b for a, b in zip(after, before, strict=True)) == 1
 
 
 def test_another_environment_has_its_own_cache(tmp_path: Path, capsys: Capsys) -> None:
@@ -107,7 +114,7 @@ def test_another_environment_has_its_own_cache(tmp_path: Path, capsys: Capsys) -
     plans(capsys, root)
     warm = plans(capsys, root, "--env", "production")
     assert warm == plans(capsys, root, "--env", "production", "--no-cache")
-    assert entries(root, "production").keys().isdisjoint(entries(root, "sandbox"))
+    assert records(root, "production").keys().isdisjoint(records(root, "sandbox"))
     assert plans(capsys, root, "--env", "production") == warm  # warm for production too
 
 
@@ -240,58 +247,87 @@ def test_worker_processes_render_only_the_misses(tmp_path: Path) -> None:
 # --- a damaged cache is never trusted ------------------------------------------------------------
 
 
-def one_entry(root: Path) -> Path:
-    """The cache entry of the coffee voucher's file."""
-    return next(
-        path for path in (root / CACHE).iterdir() if b"coffee-voucher.yaml" in path.read_bytes()
-    )
+def coffee(pack: bytes) -> tuple[int, int]:
+    """Where the coffee voucher's record line is in the pack: (start, end)."""
+    at = pack.index(b"coffee-voucher.yaml")
+    return pack.rindex(b"\n", 0, at) + 1, pack.index(b"\n", at)
+
+
+def in_coffee(change: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    """A damage done to the coffee voucher's record line only."""
+
+    def damage(pack: bytes) -> bytes:
+        start, end = coffee(pack)
+        return pack[:start] + change(pack[start:end]) + pack[end:]
+
+    return damage
 
 
 DAMAGES: dict[str, Callable[[bytes], bytes]] = {
-    "a byte of the body": lambda data: data.replace(b'"stock":', b'"stocK":', 1),
-    "a payload value": lambda data: data.replace(b"Pearl", b"Perl", 1),
-    "truncated": lambda data: data[: len(data) // 2],
-    "empty": lambda data: b"",
-    "header only": lambda data: data.split(b"\n", 1)[0],
-    "another format": lambda data: data.replace(b'{"format":1,', b'{"format":2,', 1),
-    "not JSON": lambda data: data.split(b"\n", 1)[0] + b"\n\x00\xff",
+    "a byte of the body": in_coffee(lambda line: line.replace(b'"stock":', b'"stocK":', 1)),
+    "a payload value": in_coffee(lambda line: line.replace(b"Pearl", b"Perl", 1)),
+    "a byte of the digest": in_coffee(lambda line: line[:65] + b"x" + line[66:]),
+    "no digest": in_coffee(lambda line: line[:65] + line[130:]),
+    "not JSON": in_coffee(lambda line: line[:130] + b"\x00\xff"),
+    "a line cut short": in_coffee(lambda line: line[:-10]),
+    "a byte added": in_coffee(lambda line: line + b" "),
+    "truncated": lambda pack: pack[: len(pack) // 2],
+    "empty": lambda pack: b"",
+    "header only": lambda pack: pack.split(b"\n", 1)[0],
+    "another format": lambda pack: pack.replace(HEADER, HEADER[:-1] + b"9", 1),
+    "no header": lambda pack: pack.split(b"\n", 1)[1],
 }
 
 
 @pytest.mark.parametrize("damage", list(DAMAGES))
-def test_a_damaged_entry_is_ignored_and_rewritten(
+def test_a_damaged_record_is_ignored_and_rewritten(
     tmp_path: Path, capsys: Capsys, damage: str
 ) -> None:
     root = example(tmp_path)
     cold = plans(capsys, root)
-    entry = one_entry(root)
-    good = entry.read_bytes()
+    pack = root / CACHE / PACK
+    good = pack.read_bytes()
     damaged = DAMAGES[damage](good)
     assert damaged != good
-    entry.write_bytes(damaged)
+    pack.write_bytes(damaged)
     assert plans(capsys, root) == cold
-    assert timeless(entry.read_bytes()) == timeless(good)  # rewritten
-    rewritten = entry.stat().st_ino
+    assert timeless(pack.read_bytes()) == timeless(good)  # rewritten
+    rewritten = identity(root)
     assert plans(capsys, root) == cold
-    assert entry.stat().st_ino == rewritten  # and used
+    assert identity(root) == rewritten  # and used: nothing to write again
 
 
-def timeless(entry: bytes) -> bytes:
-    """An entry without what the time taken changes: its render time and the body's digest."""
-    entry = re.sub(rb'"render_microseconds":[0-9]+', b"", entry)
-    return re.sub(rb'"sha256":"[0-9a-f]{64}"', b"", entry)
+def test_only_the_damaged_record_is_rendered_again(tmp_path: Path, capsys: Capsys) -> None:
+    root = example(tmp_path)
+    plans(capsys, root)
+    pack = root / CACHE / PACK
+    good = pack.read_bytes()
+    pack.write_bytes(DAMAGES["a byte of the body"](good))
+    plans(capsys, root)
+    start, end = coffee(good)
+    after = pack.read_bytes()
+    assert after[:start] == good[:start]  # the records before it, as they were
+    assert after[coffee(after)[1] :] == good[end:]  # and after it
 
 
-def test_an_entry_under_another_files_name_is_not_used(tmp_path: Path, capsys: Capsys) -> None:
+def timeless(pack: bytes) -> bytes:
+    """A pack without what the time taken changes: render times and the records' digests."""
+    pack = re.sub(rb'"render_microseconds":[0-9]+', b"", pack)
+    return re.sub(rb"(?m)^([0-9a-f]{64}) [0-9a-f]{64} ", rb"\1 ", pack)
+
+
+def test_a_record_under_another_files_key_is_not_used(tmp_path: Path, capsys: Capsys) -> None:
     root = example(tmp_path)
     cold = plans(capsys, root)
-    names = sorted(entries(root))
-    first, second = (root / CACHE / names[0]), (root / CACHE / names[1])
-    first.write_bytes(second.read_bytes())  # a valid entry, but its header names another key
+    pack = root / CACHE / PACK
+    header, first, second, *rest = pack.read_bytes().split(b"\n")
+    # the digest matches the text, but the result inside names another key
+    pack.write_bytes(b"\n".join([header, first, second[:64] + first[64:], *rest]))
     assert plans(capsys, root) == cold
+    assert records(root)[second[:64].decode()] != first[:64] + second[64:]
 
 
-def test_a_consistently_rewritten_entry_is_used(tmp_path: Path, capsys: Capsys) -> None:
+def test_a_consistently_rewritten_record_is_used(tmp_path: Path, capsys: Capsys) -> None:
     """The digest detects damage, not intent: whoever can write the cache with a matching digest
     changes what a warm plan shows. This is why apply in the pipeline runs with --no-cache and
     never restores a cache (README, "The render cache")."""
@@ -299,12 +335,13 @@ def test_a_consistently_rewritten_entry_is_used(tmp_path: Path, capsys: Capsys) 
 
     root = example(tmp_path)
     cold = plans(capsys, root)
-    entry = one_entry(root)
-    header, body = entry.read_bytes().split(b"\n", 1)
-    body = body.replace(b'"stock":', b'"stock":1', 1)
-    digest = hashlib.sha256(body).hexdigest().encode()
-    header = header[: header.index(b'"sha256":"') + 10] + digest + b'"}'
-    entry.write_bytes(header + b"\n" + body)
+    pack = root / CACHE / PACK
+    data = pack.read_bytes()
+    start, end = coffee(data)
+    line = data[start:end]
+    body = line[130:].replace(b'"stock":', b'"stock":1', 1)
+    line = line[:65] + hashlib.sha256(body).hexdigest().encode() + b" " + body
+    pack.write_bytes(data[:start] + line + data[end:])
     assert plans(capsys, root) != cold
     assert plans(capsys, root, "--no-cache") == cold
 
@@ -350,34 +387,60 @@ def test_an_unreadable_cache_folder_is_not_used(tmp_path: Path, capsys: Capsys) 
     assert "render cache is off" in run.err
 
 
-def test_prune_keeps_what_is_not_its_own(tmp_path: Path, capsys: Capsys) -> None:
+def test_the_pack_holds_what_the_run_used_and_older_files_go(
+    tmp_path: Path, capsys: Capsys
+) -> None:
     root = example(tmp_path)
     plans(capsys, root)
     folder = root / CACHE
-    stale = folder / ("0" * 64 + SUFFIX)
-    stale.write_text("an entry no run uses")
+    pack = folder / PACK
+    used = pack.read_bytes()
+    pack.write_bytes(used + b"0" * 64 + b" " + b"1" * 64 + b" {}\n")  # a record no run uses
+    old_entry = folder / ("0" * 64 + ".json")  # how ipass kept results before
+    old_entry.write_text("a result of an older ipass")
     notes = folder / "notes.txt"
     notes.write_text("mine")
-    old_temp = folder / f".{'1' * 64}{SUFFIX}.abc123.tmp"
+    old_temp = folder / f".{PACK}.abc123.tmp"
     old_temp.write_text("left by a killed writer")
     os.utime(old_temp, (1, 1))
-    new_temp = folder / f".{'2' * 64}{SUFFIX}.abc123.tmp"
+    new_temp = folder / f".{PACK}.def456.tmp"
     new_temp.write_text("another run writing now")
     plans(capsys, root)
-    assert not stale.exists()
+    assert pack.read_bytes() == used
+    assert not old_entry.exists()
     assert not old_temp.exists()
     assert notes.exists()
     assert new_temp.exists()
 
 
-def test_entries_hold_no_secret_and_are_private(tmp_path: Path, capsys: Capsys) -> None:
+def test_a_link_in_place_of_the_pack_is_neither_read_nor_written_through(
+    tmp_path: Path, capsys: Capsys
+) -> None:
+    root = example(tmp_path / "project")
+    cold = plans(capsys, root)
+    pack = root / CACHE / PACK
+    elsewhere = tmp_path / "elsewhere.pack"
+    elsewhere.write_bytes(pack.read_bytes())
+    pack.unlink()
+    os.symlink(elsewhere, pack)
+    before = elsewhere.read_bytes()
+    run = run_cli(capsys, "-C", str(root), "plan")
+    assert f"0\n{run.out}" == cold[0]
+    assert "symbolic link" in run.err
+    assert "render cache is not updated" in run.err
+    assert pack.is_symlink()
+    assert elsewhere.read_bytes() == before
+
+
+def test_the_pack_holds_no_secret_and_is_private(tmp_path: Path, capsys: Capsys) -> None:
     root = example(tmp_path)
     run_cli(capsys, "-C", str(root), "plan")
-    for path in (root / CACHE).iterdir():
-        assert path.stat().st_mode & 0o777 == 0o600
-        text = path.read_text(encoding="utf-8")
-        assert "PRIVATE KEY" not in text
-        assert text.startswith('{"format":1,"key":"' + path.name.removesuffix(SUFFIX))
+    assert [path.name for path in (root / CACHE).iterdir()] == [PACK]
+    pack = root / CACHE / PACK
+    assert pack.stat().st_mode & 0o777 == 0o600
+    text = pack.read_text(encoding="utf-8")
+    assert "PRIVATE KEY" not in text
+    assert text.startswith(HEADER.decode() + "\n")
 
 
 def test_the_code_digest_covers_every_module_a_result_comes_from() -> None:

@@ -15,6 +15,7 @@ from reconciler.domain import catalog_files
 from reconciler.domain.canonical import canonical_json
 from reconciler.domain.catalog_intents import load_retired
 from reconciler.domain.config import Target
+from reconciler.domain.jsonsafe import gc_paused
 from reconciler.domain.problems import Problem
 from reconciler.domain.render_key import context_digest, file_key
 from reconciler.domain.retirement import Retirement
@@ -36,7 +37,7 @@ class ResultCache(Protocol):
 
     def get(self, key: str) -> cat.LoadedCatalog | None: ...
     def put(self, key: str, result: cat.LoadedCatalog) -> None: ...
-    def prune(self, used: Collection[str]) -> None: ...
+    def save(self, used: Collection[str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -268,8 +269,8 @@ def _load_cached(
     taken from the cache renders nothing, but is charged the loop iterations and characters it
     counted when it was rendered: those are properties of the catalog, so that verdict of the
     budget does not depend on the cache. `render_seconds` bounds this run's time, which a cached
-    file does not take: the misses get all of it. Reusable results are stored; entries this run
-    did not use are removed.
+    file does not take: the misses get all of it. Reusable results are stored; what this run did
+    not use is dropped from the cache.
     """
     from reconciler.adapters.render_cache import code_digest
 
@@ -277,19 +278,22 @@ def _load_cached(
     results: list[cat.LoadedCatalog] = [cat.LoadedCatalog()] * len(named)
     misses: list[tuple[int, str, str, bytes]] = []  # (index, key, shown name, bytes)
     used: list[str] = []
-    for index, (path, shown) in enumerate(named):
-        try:
-            data = read_yaml_bytes(path, path=shown)
-        except YamlError as error:  # not a result of the file's bytes: never cached
-            results[index] = cat.LoadedCatalog(problems=[cat.yaml_problem(error)])
-            continue
-        key = file_key(context, shown, data)
-        used.append(key)
-        hit = cache.get(key)
-        if hit is None:
-            misses.append((index, key, shown, data))
-        else:
-            results[index] = hit
+    # Cached results are plain data (no cycles): the collector would only walk them, again and
+    # again, as they pile up.
+    with gc_paused():
+        for index, (path, shown) in enumerate(named):
+            try:
+                data = read_yaml_bytes(path, path=shown)
+            except YamlError as error:  # not a result of the file's bytes: never cached
+                results[index] = cat.LoadedCatalog(problems=[cat.yaml_problem(error)])
+                continue
+            key = file_key(context, shown, data)
+            used.append(key)
+            hit = cache.get(key)
+            if hit is None:
+                misses.append((index, key, shown, data))
+            else:
+                results[index] = hit
     spent = _total_cost(results)
     sources = [(shown, data) for _, _, shown, data in misses]
     left = _less(budget, spent)
@@ -298,7 +302,7 @@ def _load_cached(
         results[index] = result
         if cat.reusable(result):
             cache.put(key, result)
-    cache.prune(used)
+    cache.save(used)
     return results
 
 

@@ -177,7 +177,7 @@ def test_markdown_plan_of_the_example_opens_every_card_with_every_field(
 def test_json_plan_carries_the_card(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bodies = rendered(capsys, project)
     document = json.loads(ipass(capsys, project, "plan", "--format", "json"))
-    assert document["format_version"] == 5
+    assert document["format_version"] == 6
     steps = {step["key"]: step for step in document["steps"]}
     coffee, card = bodies["coffee-voucher"], steps["coffee-voucher"]["card"]
     assert card["en_US"] == {

@@ -829,7 +829,7 @@ def test_plan_json_does_not_depend_on_payload_key_order() -> None:
 def test_document_fields() -> None:
     document = plan_document(mixed_plan())
     assert document.format == "ipass-plan"
-    assert document.format_version == 5
+    assert document.format_version == 6
     assert document.has_changes is True
     steps = {step.key: step for step in document.steps}
     create_step = steps["coffee-voucher"]
@@ -983,14 +983,14 @@ def miscounted() -> str:
         ("[]", 'is not an ipass plan (no "format": "ipass-plan")'),
         ('{"format_version": 1}', 'is not an ipass plan (no "format": "ipass-plan")'),
         (
-            saved(format_version=4),
-            "has format_version 4 (made by an older ipass); this ipass reads version 5",
+            saved(format_version=5),
+            "has format_version 5 (made by an older ipass); this ipass reads version 6",
         ),
         (
-            saved(format_version=6),
-            "has format_version 6 (made by a newer ipass); this ipass reads version 5",
+            saved(format_version=7),
+            "has format_version 7 (made by a newer ipass); this ipass reads version 6",
         ),
-        (saved(format_version="5"), "has format_version '5'; this ipass reads version 5"),
+        (saved(format_version="6"), "has format_version '6'; this ipass reads version 6"),
         (
             saved(has_changes=False),
             "has a has_changes flag that contradicts its steps (edited by hand?)",
@@ -1048,7 +1048,7 @@ def test_committed_plan_schema_is_current() -> None:
 def test_plan_schema_describes_the_document() -> None:
     schema = plan_json_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["title"] == "ipass plan (ipass-plan version 5)"
+    assert schema["title"] == "ipass plan (ipass-plan version 6)"
     defs = schema["$defs"]
     assert isinstance(defs, dict)
     summary = defs["SummaryDocument"]

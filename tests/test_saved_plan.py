@@ -169,7 +169,7 @@ def test_the_saved_file_is_the_json_plan_with_the_digest_of_its_content(
 ) -> None:
     path = make_plan(rig, capsys)
     data = load(path)
-    assert data["format_version"] == 5
+    assert data["format_version"] == 6
     assert data["digest"] == digest_of(data)
     printed = ipass(rig, capsys, "plan", "--format", "json")
     assert printed.out == path.read_text(encoding="utf-8")  # the same document, digest included
@@ -181,18 +181,17 @@ def test_the_saved_file_is_the_json_plan_with_the_digest_of_its_content(
 def test_a_plan_saved_by_an_older_ipass_is_refused_with_the_way_forward(
     rig: Rehearsal, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Format 4 had no `card`: such a file is made again, never converted or half-read."""
+    """Format 5 had a card on every step: such a file is made again, never converted or
+    half-read."""
     path = make_plan(rig, capsys)
     data = load(path)
-    data["format_version"] = 4
-    for step in data["steps"]:
-        del step["card"]
+    data["format_version"] = 5
     reseal(path, data)
     applied = ipass(rig, capsys, "apply", str(path), "--auto-approve")
     assert applied.code == 3
     assert applied.err == (
-        f"error: saved plan {path} has format_version 4 (made by an older ipass); this ipass "
-        f"reads version 5\n{REPLAN}\n"
+        f"error: saved plan {path} has format_version 5 (made by an older ipass); this ipass "
+        f"reads version 6\n{REPLAN}\n"
     )
     assert_nothing_applied(rig)
 

@@ -1,11 +1,11 @@
 """The plan as a JSON document: `ipass plan` output for machines, and the saved plan file.
 
-This is an interface, versioned like the state file. Format `ipass-plan`, version 5 (the
+This is an interface, versioned like the state file. Format `ipass-plan`, version 6 (the
 models are in `plan_document_models`, one step's document is built in `plan_document_steps`):
 
     {
       "format": "ipass-plan",
-      "format_version": 5,
+      "format_version": 6,
       "digest": "<sha256 hex>",
       "binding": {"environment", "endpoint", "merchant_id", "lineage", "serial", "catalog_hash"},
       "options": {"targets", "excludes", "replace", "retry_unknown"},
@@ -54,8 +54,11 @@ models are in `plan_document_models`, one step's document is built in `plan_docu
   names, price, start, end, card) describe one payload, the step's *subject*: the recorded one for
   `retry`, `unknown` and `retire` (what was sent, or what stays live), else the catalog's.
 - `card` holds every customer-facing field of that payload, named after the createTemplate
-  field in each description (a field not set is null, a list not set is empty). It is null only
-  in the document made for people (`plan_document(slim=True)`), for an unchanged entry.
+  field in each description (a field not set is null, a list not set is empty). It is null for
+  an unchanged entry (`no-op`): nothing of it is published, its payload is named by its
+  `payload_hash` (which apply's fresh plan compares), and a plan of 10,000 entries in which a
+  few changed stays small. In the document made for people (`plan_document(slim=True)`) an
+  unchanged entry has only its key, action and reason.
 - `payload_hash` is the catalog entry's (null when the key is not in the catalog);
   `recorded_payload_hash`, `template_code` and `recorded_request_id` are the recorded
   template's (null when nothing is recorded). Both hashes cover the body without requestId.
@@ -67,7 +70,8 @@ models are in `plan_document_models`, one step's document is built in `plan_docu
 
 Keys are sorted, the indent is two spaces and the file ends with a newline, so the same plan
 always gives the same bytes. Any new field or changed meaning is a new `format_version`
-(3 added move, adopt, warnings and outside_selection; 4 added `digest`; 5 added `card`). A
+(3 added move, adopt, warnings and outside_selection; 4 added `digest`; 5 added `card`; 6 leaves
+it null for an unchanged entry). A
 plan of another version is refused on read with the advice to make it again (`ipass plan --out`):
 a saved plan is short-lived, so there is no conversion between versions.
 
@@ -82,6 +86,7 @@ from collections.abc import Iterable
 from itertools import pairwise
 from typing import Final
 
+import orjson
 from pydantic import JsonValue, ValidationError
 
 from reconciler.domain.canonical import canonical_json, sha256_hex
@@ -134,6 +139,10 @@ __all__ = [
 # Steps that carry the body apply would send.
 _SENDING: Final = frozenset({Action.CREATE, Action.REPLACE, Action.RETRY})
 DIGEST: Final = "digest"
+# The canonical form (`canonical_json`) and the document's own layout, as orjson options;
+# `STRICT_INTEGER` refuses numbers beyond 53 bits, which the standard library then encodes.
+_ORJSON_CANONICAL: Final = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+_ORJSON_PLAN: Final = _ORJSON_CANONICAL | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
 # Differences named in full when a saved plan does not match a fresh one; the rest are counted.
 _SHOWN_DIFFERENCES: Final = 10
 
@@ -175,11 +184,51 @@ def document_json(document: PlanDocument) -> str:
 
     `##[` can only occur inside strings; it is written as `#\\u0023[` (the same data) so that
     printing the plan in a GitHub Actions log cannot run a legacy workflow command.
+
+    Encoded by orjson, whose output with these options is byte for byte the standard library's
+    `json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2)` (and, compact, the
+    `canonical_json` the digest covers) on whole numbers of up to 53 bits and text in any script.
+    Anything else falls back to the standard library, so the bytes never depend on the encoder:
+    a fraction (the two print some differently), which only a body's free-form parts can hold
+    (`send`, `ticket_details`, `changes`), or what orjson refuses (a longer number, half a
+    surrogate pair).
     """
     data: dict[str, JsonValue] = document.model_dump(mode="json", by_alias=True)
-    data[DIGEST] = sha256_hex(canonical_json(data))
-    text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+    encoded = None if _has_fraction(document) else _orjson_encoded(data)
+    if encoded is None:
+        data[DIGEST] = sha256_hex(canonical_json(data))
+        text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+    else:
+        text = encoded.decode("utf-8")
     return text.replace("##[", "#\\u0023[")
+
+
+def _orjson_encoded(data: dict[str, JsonValue]) -> bytes | None:
+    try:
+        data[DIGEST] = sha256_hex(orjson.dumps(data, option=_ORJSON_CANONICAL))
+        return orjson.dumps(data, option=_ORJSON_PLAN)
+    except TypeError:  # orjson.JSONEncodeError: a number beyond 53 bits, half a surrogate pair
+        data.pop(DIGEST, None)
+        return None
+
+
+def _has_fraction(document: PlanDocument) -> bool:
+    """Whether a free-form part of a step (what a body holds) has a fraction in it."""
+    for step in document.steps:
+        values: list[JsonValue] = [step.send]
+        if step.card is not None:
+            values.append(step.card.ticket_details)
+        for change in step.changes:
+            values += (change.old, change.new)
+        while values:
+            value = values.pop()
+            if isinstance(value, float):
+                return True
+            if isinstance(value, dict):
+                values += value.values()
+            elif isinstance(value, list):
+                values += value
+    return False
 
 
 def read_plan_document(text: str, *, where: str) -> PlanDocument:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 from reconciler.domain.plan import Action
 
 PLAN_FORMAT: Final = "ipass-plan"
-PLAN_FORMAT_VERSION: Final = 5
+PLAN_FORMAT_VERSION: Final = 6
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Count = Annotated[int, Field(ge=0)]
@@ -128,8 +128,8 @@ class StepDocument(_Document):
     start: MomentDocument | None = Field(description="startDate")
     end: MomentDocument | None = Field(description="endDate")
     card: CardDocument | None = Field(
-        description="the subject's customer-facing fields; null only for an unchanged entry "
-        "in a plan made for people"
+        description="the subject's customer-facing fields; null for an unchanged entry (no-op), "
+        "whose payload is named by payload_hash"
     )
     template_code: str | None = Field(description="the recorded template's code, if any")
     recorded_request_id: str | None = Field(description="requestId of the recorded template")
@@ -144,7 +144,7 @@ class StepDocument(_Document):
 
 class PlanDocument(_Document):
     format: Literal["ipass-plan"]
-    format_version: Literal[5]
+    format_version: Literal[6]
     binding: BindingDocument
     options: OptionsDocument
     summary: SummaryDocument

@@ -4,6 +4,11 @@ The descriptive fields (type, product, names, price, dates and the card) describ
 *subject*: the recorded payload for retry, unknown and retire (what was sent, or what stays
 live), else the catalog's. A payload is read leniently here (a field of an unexpected type is
 shown as not set): the catalog's was checked when rendered, and a recorded one is what was sent.
+
+Documents are built with `model_construct`, without validating again what is already checked:
+every value is taken from a checked plan step, or read here with a type check (`_text`,
+`_integer`, ...), so it has its field's type. A document is validated where that matters, when
+it is read from a file (`read_plan_document`).
 """
 
 from __future__ import annotations
@@ -122,24 +127,28 @@ def _parts(step: PlanStep) -> _Parts:  # noqa: PLR0911 - one arm per step kind
 
 
 def step_document(step: PlanStep, *, slim: bool) -> StepDocument:
-    """`slim` leaves out the details of an unchanged entry (people see only its key)."""
+    """`slim` leaves out the details of an unchanged entry (people see only its key). An
+    unchanged entry has no card in either document: nothing of it is published, and its
+    payload is named by its hash."""
     if slim and isinstance(step, NoOp):
         return _bare_step(step)
     parts = _parts(step)
     payload, recorded, desired = parts.subject, parts.recorded, parts.desired
     request_id = parts.send.get("requestId") if parts.send is not None else None
-    return StepDocument(
+    return StepDocument.model_construct(
         key=step.key,
         action=step.action,
         reason=step.reason,
         source=step_source(step),
         type=_text(payload, "type"),
         product=_text(payload, "product"),
-        names=NamesDocument(zh_HK=_name(payload, "zh_HK"), en_US=_name(payload, "en_US")),
+        names=NamesDocument.model_construct(
+            zh_HK=_name(payload, "zh_HK"), en_US=_name(payload, "en_US")
+        ),
         price=_price(payload),
         start=_moment(payload.get("startDate")),
         end=_moment(payload.get("endDate")),
-        card=card_document(payload),
+        card=None if isinstance(step, NoOp) else card_document(payload),
         template_code=_template_code(step, recorded),
         recorded_request_id=recorded.request_id if recorded is not None else None,
         request_id=request_id if isinstance(request_id, str) else None,
@@ -156,7 +165,7 @@ def card_document(payload: dict[str, JsonValue]) -> CardDocument:
     """Every customer-facing field of a createTemplate body."""
     button = payload.get("button")
     ticket = payload.get("passExtInfo")
-    return CardDocument(
+    return CardDocument.model_construct(
         zh_HK=_locale(payload, "zh_HK"),
         en_US=_locale(payload, "en_US"),
         image_url=_text(payload, "imageUrl"),
@@ -207,11 +216,12 @@ def _bare_step(step: NoOp) -> StepDocument:
         generation=0,
         changes=(),
         send=None,
+        old_key=None,
     )
 
 
 def _change(change: FieldChange) -> ChangeDocument:
-    return ChangeDocument(
+    return ChangeDocument.model_construct(
         path=change.path,
         old=change.old,
         new=change.new,
@@ -252,7 +262,7 @@ def _locale(payload: dict[str, JsonValue], locale: str) -> LocaleCardDocument | 
     texts = _locale_texts(payload, locale)
     if texts is None:
         return None
-    return LocaleCardDocument(
+    return LocaleCardDocument.model_construct(
         name=_text(texts, "name"),
         sub_name=_text(texts, "subName"),
         brand_name=_text(texts, "brandName"),
@@ -262,7 +272,7 @@ def _locale(payload: dict[str, JsonValue], locale: str) -> LocaleCardDocument | 
 
 def _button(button: dict[str, JsonValue]) -> ButtonDocument:
     browser_open = button.get("browserOpen")
-    return ButtonDocument(
+    return ButtonDocument.model_construct(
         type=_text(button, "btnType"),
         url=_text(button, "btnUrl"),
         browser_open=browser_open if isinstance(browser_open, bool) else None,
@@ -274,7 +284,7 @@ def _price(payload: dict[str, JsonValue]) -> PriceDocument | None:
     original = _integer(payload, "originalAmountCent")
     if current is None and original is None:
         return None
-    return PriceDocument(
+    return PriceDocument.model_construct(
         current_cent=current, original_cent=original, currency=_text(payload, "currencyCode")
     )
 
@@ -283,4 +293,4 @@ def _moment(value: JsonValue) -> MomentDocument | None:
     if not isinstance(value, int) or isinstance(value, bool):
         return None
     shown = format_hk(value) if MIN_MS <= value < END_MS else f"{value} ms (out of range)"
-    return MomentDocument(ms=value, hong_kong=shown)
+    return MomentDocument.model_construct(ms=value, hong_kong=shown)

@@ -48,10 +48,14 @@ def json_text(text: str) -> str:
     log shows the escape instead of acting on it: C1 controls (U+009B starts a terminal
     sequence), DEL, U+2028/U+2029 and bidi controls are legal raw in JSON strings. Outside
     strings JSON holds none of these characters, so a plain replacement is exact.
+
+    Line by line: a line `str.isprintable` passes (most of them, Chinese included) holds none
+    of these characters and is kept whole; only the others are looked at character by character.
     """
-    if text.isascii() and text.isprintable():
-        return text
-    return "".join(_json_escaped(char) for char in text)
+    return "\n".join(
+        line if line.isprintable() else "".join(map(_json_escaped, line))
+        for line in text.split("\n")
+    )
 
 
 def _json_escaped(char: str) -> str:

@@ -213,3 +213,41 @@ def test_an_apply_after_a_marked_read_hashes_only_what_changed(tmp_path: Path) -
     assert reader.verified_mark is not None
     assert vouches(reader.verified_mark, hashlib.sha256(reader.path.read_bytes()).hexdigest())
     assert _store(tmp_path).read() == after
+
+
+def _at(value: JsonValue, *path: str | int) -> JsonValue:
+    """The value at `path` inside nested JSON data."""
+    for step in path:
+        if isinstance(value, dict):
+            value = value[str(step)]
+        elif isinstance(value, list):
+            value = value[int(step)]
+        else:
+            raise TypeError(f"no {step!r} in {value!r}")
+    return value
+
+
+def test_a_read_keeps_one_copy_of_each_string_the_payloads_repeat() -> None:
+    """30,000 payloads repeat the same keys, links and texts: a read holds each once, unchanged."""
+    long_text = "Valid at every branch of Pearl River Coffee, " * 4  # never cached by the parser
+    body: dict[str, JsonValue] = {
+        "merchantId": "2160120000000001",
+        "localeInfo": {"en_US": {"description": long_text}, "zh_HK": {"name": "珍珠河" * 30}},
+        "links": [long_text, {"url": long_text}],
+    }
+    entries = {key: StateEntry(current=_record(key, json.loads(json.dumps(body)))) for key in "ab"}
+    state = new_state(ENV).model_copy(update={"entries": entries})
+    parsed = parse_state(state_bytes(state), where="state/production.json", environment=ENV)
+    assert parsed == state
+    assert state_bytes(parsed) == state_bytes(state)
+    first, second = (parsed.entries[key].current for key in "ab")
+    assert first is not None
+    assert second is not None
+    for path in (("localeInfo", "en_US", "description"), ("links", 0), ("links", 1, "url")):
+        assert _at(first.payload, *path) is _at(second.payload, *path)
+        assert _at(first.payload, *path) is _at(first.payload, "links", 0)
+    assert _at(first.payload, "localeInfo", "zh_HK", "name") is _at(
+        second.payload, "localeInfo", "zh_HK", "name"
+    )
+    keys = [next(iter(record.payload)) for record in (first, second)]
+    assert keys[0] is keys[1]

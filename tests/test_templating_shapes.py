@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_templating_fast_path import CompileCounter, outcome
 
-from reconciler.domain.templating import PlainData, Renderer
+from reconciler.domain.templating import PlainData, Renderer, RenderLimits
 from reconciler.domain.templating.shapes import shape_of
 
 MACROS = {
@@ -48,6 +48,27 @@ def test_a_description_of_a_known_shape_is_not_compiled_again(
     assert compiles.sources == [first]
 
 
+def test_a_literal_of_its_own_shares_the_template(
+    counted: tuple[Renderer, CompileCounter],
+) -> None:
+    renderer, compiles = counted
+    first = "往深圳灣單程 {{ money(15800) }}，{{ items[0] }}"
+    second = "To Shenzhen Bay {{ money(990) }}, {{ items[1] }}"
+    assert renderer.render(first, CONTEXT) == "往深圳灣單程 HK$158，latte"
+    assert renderer.render(second, CONTEXT) == "To Shenzhen Bay HK$9.90, mocha"
+    assert compiles.sources == [first]
+
+
+def test_literals_stay_in_the_shape_under_a_small_number_limit() -> None:
+    small = RenderLimits(max_int_bits=8)
+    shared, alone = Renderer(MACROS, small), Renderer(MACROS, small, share_shapes=False)
+    for source in ("a {{ 200 + 1 }}", "a {{ 300 + 1 }}", "b {{ 1 + 1 }}"):
+        assert outcome(shared, source, CONTEXT) == outcome(alone, source, CONTEXT)
+    assert outcome(shared, "a {{ 300 + 1 }}", CONTEXT)[1] == (
+        "number literal (9 bits) is over the limit max_int_bits=8"
+    )
+
+
 def test_texts_spanning_other_lines_make_another_shape(
     counted: tuple[Renderer, CompileCounter],
 ) -> None:
@@ -78,6 +99,9 @@ def test_a_problem_is_located_in_the_value_that_has_it() -> None:
         ("x{%- if flag %}y{% endif %}", "x \n{%- if flag %}y{% endif %}"),
         ("a\nb {{ price }}", "a\r\nb {{ price }}"),
         ("a {{ _ipass_text_0 }} b", "c {{ _ipass_text_0 }} d"),
+        ("a {{ 1 }} {{ _ipass_number_0 }}", "a {{ 2 }} {{ _ipass_number_0 }}"),
+        ("a {{ items[0] }}", "a {{ items[5] }}"),  # the problem of the second
+        ("a {{ 1.5 }}", "a {{ 2.5 }}"),  # floats stay in the shape
     ],
 )
 def test_a_value_like_one_compiled_before_renders_as_alone(first: str, second: str) -> None:
@@ -116,6 +140,7 @@ def test_the_shape_is_the_markup_and_the_lines_of_each_text() -> None:
         "a{{{ price }}",
         "a\r\n{{ price }}",  # Jinja turns \r\n into \n
         "a {{ _ipass_text_0 }} b",  # the names of the texts are this renderer's own
+        "a {{ _ipass_number_0 }} b",
         "{{ price }}",  # no text: an expression keeps its type
     ],
 )
@@ -129,6 +154,18 @@ def test_no_shape_where_unsure(source: str) -> None:
 # fails, or that the shapes leave to Jinja.
 MARKUP: tuple[tuple[str, ...], ...] = (
     ("{{ money(price) }}",),
+    ("{{ money(N) }}",),  # N: a whole number drawn for each value
+    ("{{ items[N] }}",),
+    ("{{ price + N }}",),
+    ("{{ -N // 7 }}",),
+    ("{{ '%02d' | format(N) }}",),
+    ("{% for i in range(N) %}", "{{ i }}", "{% endfor %}"),
+    ("{% macro d(a=N) %}", "{{ a }}", "{% endmacro %}", "{{ d() }}"),
+    ("{{ N.5 }}",),
+    ("{{ 1_00N }}",),
+    ("{{ 0x1N }}",),
+    ("{{ 2 ** N }}",),
+    ("{{ N is divisibleby 3 }}",),
     ("{{ brand | upper }}",),
     ("{{ price // 100 }}",),
     ("{% if flag %}", "{% else %}", "{% endif %}"),
@@ -168,9 +205,12 @@ CORPUS = settings(
 )
 
 
-def weave(skeleton: list[str], filling: list[str]) -> str:
+numbers = st.sampled_from(["0", "3", "7", "250", "1250", "300000000000000000", "0017"])
+
+
+def weave(skeleton: list[str], filling: list[str], number: str) -> str:
     pairs = zip(filling[:-1], skeleton, strict=True)
-    return "".join(text + markup for text, markup in pairs) + filling[-1]
+    return "".join(text + markup.replace("N", number) for text, markup in pairs) + filling[-1]
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +228,6 @@ def test_a_value_renders_as_if_compiled_alone(
     size = len(skeleton) + 1
     first = data.draw(st.lists(plain_texts, min_size=size, max_size=size))
     second = data.draw(st.lists(texts, min_size=size, max_size=size))
-    for filling in (first, second):
-        source = weave(skeleton, filling)
+    for filling, number in ((first, data.draw(numbers)), (second, data.draw(numbers))):
+        source = weave(skeleton, filling, number)
         assert outcome(shared, source, CONTEXT) == outcome(alone, source, CONTEXT), source

@@ -37,7 +37,14 @@ from reconciler.domain.templating.limits import Refused, RenderLimits, text_over
 from reconciler.domain.templating.parsing import parse_value
 from reconciler.domain.templating.plain import PlainData, plain
 from reconciler.domain.templating.sandbox import Sandbox
-from reconciler.domain.templating.shapes import name_texts, shape_of, text_names
+from reconciler.domain.templating.shapes import (
+    Shape,
+    name_numbers,
+    name_texts,
+    shape_names,
+    shape_of,
+    with_sentinels,
+)
 from reconciler.domain.templating.substitution import (
     Substitution,
     parse_substitution,
@@ -80,7 +87,7 @@ class _Compiled:
     template: Template
     expression: bool
     # A template shared by every value of one shape (`shapes.py`) renders with the value's texts.
-    texts: Mapping[str, str] | None = None
+    texts: Mapping[str, str | int] | None = None
 
 
 class Renderer:
@@ -263,26 +270,42 @@ class Renderer:
 
     def _shared(self, source: str) -> _Compiled | None:
         """The template compiled for another value of the same shape, with this value's texts."""
-        shape = shape_of(source) if self._share_shapes and self._shapes else None
+        if not (self._share_shapes and self._shapes):
+            return None
+        shape = shape_of(source, self._limits.max_int_bits)
         template = None if shape is None else self._shapes.get(shape.key)
         if shape is None or template is None:
             return None
-        return _Compiled(template, False, text_names(shape.texts))
+        return _Compiled(template, False, shape_names(shape))
 
     def _compile(self, source: str) -> _Compiled:
         tree = self._parse(source, VALUE_FILE)
         expression = _single_expression(source, tree)
-        shape = shape_of(source) if self._share_shapes and expression is None else None
-        if shape is not None and name_texts(tree, shape.texts):
-            tree.set_environment(self._sandbox)
-            template = self._build(tree, VALUE_FILE)
-            self._shapes[shape.key] = template
-            return _Compiled(template, False, text_names(shape.texts))
+        shape = None
+        if self._share_shapes and expression is None:
+            shape = shape_of(source, self._limits.max_int_bits)
+        if shape is not None:
+            template = self._compile_shape(tree, source, shape)
+            if template is not None:
+                self._shapes[shape.key] = template
+                return _Compiled(template, False, shape_names(shape))
         if expression is not None:
             target = nodes.Name(_RESULT, "store", lineno=expression.lineno)
             tree = nodes.Template([nodes.Assign(target, expression, lineno=expression.lineno)])
             tree.set_environment(self._sandbox)
         return _Compiled(self._build(tree, VALUE_FILE), expression is not None)
+
+    def _compile_shape(self, tree: nodes.Template, source: str, shape: Shape) -> Template | None:
+        """The template every value of `shape` shares (None if this value cannot give it): its
+        texts and literals become names, found by parsing it again with numbered sentinels."""
+        if shape.numbers:
+            tree = self._parse(with_sentinels(source), VALUE_FILE)
+            if not name_numbers(tree, len(shape.numbers)):
+                return None
+        if not name_texts(tree, shape.texts):
+            return None
+        tree.set_environment(self._sandbox)
+        return self._build(tree, VALUE_FILE)
 
     def _load_macros(self, sources: Mapping[str, str]) -> dict[str, Macro]:
         # Every module resolves names through one shared scope, filled once all files are loaded,

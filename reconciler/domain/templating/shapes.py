@@ -24,9 +24,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from jinja2 import nodes
+from jinja2.visitor import NodeTransformer
 
-# A name no value can use: a value that spells it is never given a shape.
+# Names no value can use: a value that spells the prefix is never given a shape.
+NAME_PREFIX: Final = "_ipass_"
 TEXT_NAME: Final = "_ipass_text_"
+NUMBER_NAME: Final = "_ipass_number_"
 # Jinja's own string literal (jinja2.lexer.string_re).
 _STRING: Final = r"""'[^'\\]*(?:\\.[^'\\]*)*'|"[^"\\]*(?:\\.[^"\\]*)*\""""
 # `{{ ... }}` and `{% ... %}` without whitespace control, braces, comments or backslashes outside
@@ -38,21 +41,33 @@ _MARKUP: Final = re.compile(
     rf"""|\{{%(?![-+])(?:[^{{}}'"#\\%]++|%(?!\}})|{_STRING})*+(?<![-+])%\}})"""
 )
 _OPENER: Final = re.compile(r"\{[{%#]")
+# In a tag: a string (group 1, kept as written), or a whole number of up to 18 digits that is not
+# part of a name, a float, `1_000`, `0x1f`, `007` or `x.0` (group 2): Jinja's int literal.
+_NUMBER: Final = re.compile(rf"({_STRING})|(?<![\w.])([1-9][0-9]{{0,17}}|0)(?![\w.])")
+_DIGIT: Final = re.compile(r"[0-9]")
+_HOLE: Final = "#"  # where a number was: never outside a string in a tag `_MARKUP` accepts
+# Numbers stand in for the literals while the shared template is compiled: `with_sentinels`.
+_SENTINEL: Final = 987_654_321_000_000_000
+_NUMBER_BITS: Final = 64  # with a smaller max_int_bits, literals stay in the shape
 
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """`key`: the markup, then for each place around it the number of lines its text spans (-1
-    for no text); `texts`: the value's texts in source order."""
+    """`key`: the markup (each whole-number literal a `#`), then for each place around it the
+    number of lines its text spans (-1 for no text); `texts`: the value's texts and `numbers` its
+    literals, in source order."""
 
     key: tuple[str | int, ...]
     texts: tuple[str, ...]
+    numbers: tuple[int, ...] = ()
 
 
-def shape_of(source: str) -> Shape | None:
-    """The value's shape, or None if it has no text or is not one this module is sure of."""
-    if "\r" in source or TEXT_NAME in source:
-        return None  # Jinja turns \r\n into \n inside texts; the name is ours
+def shape_of(source: str, max_bits: int = 0) -> Shape | None:
+    """The value's shape, or None if it has no text or number or is not one this module is sure
+    of. Literals are taken out of the markup only if `max_bits` (the limit on numbers) is 64 or
+    more, so that none of them could be refused."""
+    if "\r" in source or NAME_PREFIX in source:
+        return None  # Jinja turns \r\n into \n inside texts; the names are ours
     parts = _MARKUP.split(source)
     markup, between = parts[1::2], parts[0::2]  # between: "" where two tags touch
     if not markup:
@@ -65,21 +80,56 @@ def shape_of(source: str) -> Shape | None:
     for tag in markup:
         if tag.startswith("{%") and tag[2:-2].strip() == "raw":
             return None
+    numbers: list[int] = []
+    if max_bits >= _NUMBER_BITS:
+        markup = [_take_numbers(tag, numbers) if _DIGIT.search(tag) else tag for tag in markup]
     texts = tuple(text for text in between if text)
-    if not texts:
+    if not texts and not numbers:
         return None
     lines = tuple(text.count("\n") if text else -1 for text in between)
-    return Shape((*markup, *lines), texts)
+    return Shape((*markup, *lines), texts, tuple(numbers))
+
+
+def _take_numbers(tag: str, numbers: list[int]) -> str:
+    def hole(found: re.Match[str]) -> str:
+        if found[1] is not None:
+            return found[0]
+        numbers.append(int(found[2]))
+        return _HOLE
+
+    return _NUMBER.sub(hole, tag)
+
+
+def with_sentinels(source: str) -> str:
+    """`source` with its literals (those `shape_of` took out) numbered from `_SENTINEL` up."""
+    parts = _MARKUP.split(source)
+    count = 0
+
+    def sentinel(found: re.Match[str]) -> str:
+        nonlocal count
+        if found[1] is not None:
+            return found[0]
+        count += 1
+        return str(_SENTINEL + count - 1)
+
+    parts[1::2] = [_NUMBER.sub(sentinel, tag) for tag in parts[1::2]]
+    return "".join(parts)
 
 
 _NAMES: Final = tuple(f"{TEXT_NAME}{index}" for index in range(64))
 
 
-def text_names(texts: tuple[str, ...]) -> dict[str, str]:
-    """The render-time variables holding a value's texts."""
+def shape_names(shape: Shape) -> dict[str, str | int]:
+    """The render-time variables holding a value's texts and numbers."""
+    texts = shape.texts
+    names: dict[str, str | int]
     if len(texts) <= len(_NAMES):
-        return dict(zip(_NAMES, texts, strict=False))
-    return {f"{TEXT_NAME}{index}": text for index, text in enumerate(texts)}
+        names = dict(zip(_NAMES, texts, strict=False))
+    else:
+        names = {f"{TEXT_NAME}{index}": text for index, text in enumerate(texts)}
+    for index, number in enumerate(shape.numbers):
+        names[f"{NUMBER_NAME}{index}"] = number
+    return names
 
 
 def name_texts(tree: nodes.Template, texts: tuple[str, ...]) -> bool:
@@ -97,3 +147,27 @@ def name_texts(tree: nodes.Template, texts: tuple[str, ...]) -> bool:
             for child in output.nodes
         ]
     return True
+
+
+class _NameNumbers(NodeTransformer):
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.found: list[int] = []
+
+    def visit_Const(self, node: nodes.Const) -> nodes.Node:
+        value = node.value
+        if type(value) is int and _SENTINEL <= value < _SENTINEL + self.count:
+            self.found.append(value - _SENTINEL)
+            return nodes.Name(f"{NUMBER_NAME}{value - _SENTINEL}", "load", lineno=node.lineno)
+        return node
+
+
+def name_numbers(tree: nodes.Template, count: int) -> bool:
+    """Replaces the `count` sentinels of a tree parsed from `with_sentinels` with the names
+    `shape_names` fills, in place. False unless each was found exactly once (the tree is then
+    not to be used)."""
+    if not count:
+        return True
+    naming = _NameNumbers(count)
+    naming.visit(tree)
+    return sorted(naming.found) == list(range(count))

@@ -50,6 +50,25 @@ def ledger_statuses(path: Path) -> Counter[str]:
         return Counter(status for (status,) in db.execute("SELECT status FROM passes"))
 
 
+def wait_for_ledger(path: Path, status: str | None, at_least: int, timeout: float = 60) -> None:
+    """Poll a running campaign's ledger until it holds `at_least` rows of `status` (any status
+    when None). The run creates the file and its table a moment apart; a busy machine can take
+    seconds to send the first request, so no fixed sleep is long enough."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if path.exists():
+            try:
+                statuses = ledger_statuses(path)
+            except sqlite3.OperationalError:  # the table is not there yet
+                statuses = Counter()
+            found = statuses[status] if status is not None else sum(statuses.values())
+            if found >= at_least:
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never held {at_least} {status or 'rows'} in {timeout} s")
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def project(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -479,7 +498,7 @@ def test_sigint_finishes_in_flight_requests_and_exits_130(
     rig.server.set_faults([FaultRule(kind=FaultKind.LATENCY, path="createPass", seconds=0.05)])
     args = ("passes", "issue", "coffee-welcome", "--input", "rows.csv", "--auto-approve")
     with start_ipass(rig.root, *args) as child:
-        time.sleep(1.5)
+        wait_for_ledger(rig.root / ".ipass/passes/rehearsal/coffee-welcome.sqlite3", "created", 5)
         child.signal(signal.SIGINT)
         code = child.wait(timeout=30)
     assert code == 130, child.err
@@ -599,11 +618,7 @@ def test_an_input_changed_during_the_run_stops_it_and_records_what_was_sent(
     args = ("passes", "issue", "coffee-welcome", "--input", "rows.csv", "--auto-approve")
     with start_ipass(rig.root, *args) as child:
         ledger = rig.root / ".ipass/passes/rehearsal/coffee-welcome.sqlite3"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (
-            ledger.exists() and sum(ledger_statuses(ledger).values()) > 0
-        ):
-            time.sleep(0.05)
+        wait_for_ledger(ledger, None, 1)
         text = path.read_text(encoding="utf-8")
         text = text.replace("M100990,2160220000000990,", "M100990,,")  # now without a user
         path.write_text(text, encoding="utf-8")  # in place: the run's open file sees it

@@ -251,3 +251,27 @@ def test_a_read_keeps_one_copy_of_each_string_the_payloads_repeat() -> None:
     )
     keys = [next(iter(record.payload)) for record in (first, second)]
     assert keys[0] is keys[1]
+
+
+def test_records_given_the_same_fields_share_their_set_and_copies_do_not_leak() -> None:
+    """pydantic keeps, per model, the names of the fields it was given: records with the same
+    fields share one set after a read; changing a copy never touches the others'."""
+    body: dict[str, JsonValue] = {"merchantId": "2160120000000001"}
+    entries = {key: StateEntry(current=_record(key, dict(body))) for key in "abc"}
+    state = new_state(ENV).model_copy(update={"entries": entries})
+    parsed = parse_state(state_bytes(state), where="state/production.json", environment=ENV)
+    first, second, third = (parsed.entries[key].current for key in "abc")
+    assert first is not None
+    assert second is not None
+    assert third is not None
+    assert first.model_fields_set is second.model_fields_set is third.model_fields_set
+    given = set(first.model_fields_set)
+    assert "note" not in given
+    noted = first.model_copy(update={"note": "checked by hand"})
+    assert noted.model_fields_set == given | {"note"}
+    assert first.model_fields_set == given
+    assert second.model_fields_set == given
+    assert state_bytes(parsed) == state_bytes(state)
+    moved = parsed.with_record("b", noted, retire_current="replaced")
+    assert state_bytes(moved) != state_bytes(parsed)
+    assert first.model_fields_set == given

@@ -1,5 +1,5 @@
-"""The render cache (`.ipass/cache/<env>/results.pack`): a warm run says byte for byte what a cold
-one says.
+"""The render cache (`.ipass/cache/render/<env>/results.pack`): a warm run says byte for byte
+what a cold one says.
 
 Each test makes a real project in `tmp_path`, runs `ipass` in-process (cold, filling the cache),
 changes something, and compares the warm run with a `--no-cache` run of the same inputs.
@@ -25,7 +25,7 @@ from reconciler.usecases.catalog import CatalogResult, load_catalog
 Capsys = pytest.CaptureFixture[str]
 
 COFFEE = "catalog/templates/coupons/coffee-voucher.yaml"
-CACHE = Path(".ipass/cache/sandbox")
+CACHE = Path(".ipass/cache/render/sandbox")
 
 
 def example(tmp_path: Path) -> Path:
@@ -36,7 +36,7 @@ def example(tmp_path: Path) -> Path:
 
 def records(root: Path, env: str = "sandbox") -> dict[str, bytes]:
     """The pack's record lines by key."""
-    data = (root / ".ipass/cache" / env / PACK).read_bytes()
+    data = (root / ".ipass/cache/render" / env / PACK).read_bytes()
     header, *lines = data.removesuffix(b"\n").split(b"\n")
     assert header == HEADER
     return {line[:64].decode(): line for line in lines}
@@ -44,7 +44,7 @@ def records(root: Path, env: str = "sandbox") -> dict[str, bytes]:
 
 def identity(root: Path, env: str = "sandbox") -> tuple[int, int]:
     """The pack's inode and mtime: a rewritten pack gets a new inode (rename)."""
-    status = (root / ".ipass/cache" / env / PACK).stat()
+    status = (root / ".ipass/cache/render" / env / PACK).stat()
     return status.st_ino, status.st_mtime_ns
 
 
@@ -353,7 +353,7 @@ def test_a_cache_folder_that_is_a_link_is_not_used(tmp_path: Path, capsys: Capsy
     root = example(tmp_path / "project")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (root / ".ipass/cache").mkdir(parents=True)
+    (root / CACHE).parent.mkdir(parents=True)
     os.symlink(elsewhere, root / CACHE)
     run = run_cli(capsys, "-C", str(root), "plan")
     assert run.code == 0
@@ -365,7 +365,7 @@ def test_a_cache_folder_that_is_a_link_is_not_used(tmp_path: Path, capsys: Capsy
 
 def test_a_file_in_place_of_the_cache_folder_is_not_used(tmp_path: Path, capsys: Capsys) -> None:
     root = example(tmp_path)
-    (root / ".ipass/cache").mkdir(parents=True)
+    (root / CACHE).parent.mkdir(parents=True)
     (root / CACHE).write_text("not a folder")
     run = run_cli(capsys, "-C", str(root), "validate")
     assert run.code == 0

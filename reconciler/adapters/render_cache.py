@@ -1,5 +1,5 @@
-"""The render cache: each catalog file's rendered result, kept in `.ipass/cache/<env>/` so a run
-in which a few files changed renders only those.
+"""The render cache: each catalog file's rendered result, kept in `.ipass/cache/render/<env>/`,
+so a run in which a few files changed renders only those.
 
 All results of one environment are in one file, `results.pack` (read at once, written at once):
 

@@ -45,7 +45,8 @@ exclude_option = click.option(
 no_cache_option = click.option(
     "--no-cache",
     is_flag=True,
-    help="Render every catalog file, neither reading nor writing the render cache (.ipass/cache/).",
+    help="Render every catalog file, neither reading nor writing the render cache "
+    "(.ipass/cache/render/).",
 )
 
 

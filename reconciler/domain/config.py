@@ -132,7 +132,7 @@ class Target:
     client_id: str
     state_file: Path
     locks_dir: Path
-    # Reuse rendered catalog files from `.ipass/cache/<env>/` (`--no-cache` turns it off).
+    # Reuse rendered catalog files from `.ipass/cache/render/<env>/` (`--no-cache` turns it off).
     render_cache: bool = True
     preview_images: Path | None = None  # `[preview] images`, resolved against the project
 

@@ -68,9 +68,9 @@ def load_catalog(
     `workers` > 1 spreads the files over that many processes (default: the usable cores, for
     catalogs large enough to repay starting them). `budget` bounds rendering all files together
     (default `CATALOG_BUDGET`); once it is spent, one problem names the costliest files.
-    With `target.render_cache`, files whose result is in `.ipass/cache/<env>/` are not rendered
-    (`_load_cached`); the start date, which depends on the time and the state, is checked on
-    every run.
+    With `target.render_cache`, files whose result is in `.ipass/cache/render/<env>/` are not
+    rendered (`_load_cached`); the start date, which depends on the time and the state, is
+    checked on every run.
     """
     root, catalog_dir, env_name = target.root, target.catalog_dir, target.name
     try:
@@ -250,7 +250,7 @@ def _open_cache(target: Target) -> ResultCache | None:
         return None
     from reconciler.adapters.render_cache import RenderCache
 
-    return RenderCache.open(target.work_dir / "cache" / target.name, target.root)
+    return RenderCache.open(target.work_dir / "cache" / "render" / target.name, target.root)
 
 
 def _load_cached(

@@ -243,6 +243,25 @@ def test_the_stand_in_answers_as_pydantics_loader_does_with_plugins_off() -> Non
     assert done.stdout == f"{list(no_pydantic_plugins())}\n" == "[]\n"
 
 
+def test_a_pydantic_asking_the_stand_in_for_more_gets_its_own_loader() -> None:
+    """Should a later pydantic import another name from its loader, the stand-in steps aside
+    and pydantic's own module answers: an upgrade never breaks ipass at its first model."""
+    code = (
+        "import os, sys; os.environ['PYDANTIC_DISABLE_PLUGINS'] = '__all__'\n"
+        "from reconciler.cli.main import _without_pydantic_plugin_loader\n"
+        "_without_pydantic_plugin_loader()\n"
+        "stand_in = sys.modules['pydantic.plugin._loader']\n"
+        "from pydantic.plugin._loader import _plugins\n"
+        "loader = sys.modules['pydantic.plugin._loader']\n"
+        "print(loader is not stand_in, loader.__file__.endswith('_loader.py'), _plugins)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "True True None\n"
+
+
 @pytest.mark.parametrize(("plugins", "stand_in"), [(None, True), ("__all__", True), ("a", False)])
 def test_pydantics_own_loader_runs_when_the_user_turns_plugins_on(
     project: Path, plugins: str | None, *, stand_in: bool

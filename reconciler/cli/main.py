@@ -196,7 +196,17 @@ def _without_pydantic_plugin_loader() -> None:
         return
     loader = types.ModuleType(_PLUGIN_LOADER, "ipass: pydantic plugins are off")
     loader.get_plugins = no_pydantic_plugins  # type: ignore[attr-defined]
+    # A later pydantic asking the loader for anything else gets pydantic's own module: the
+    # stand-in steps aside instead of breaking the import.
+    setattr(loader, "__getattr__", _real_plugin_loader_attribute)  # noqa: B010 - a module hook
     sys.modules[_PLUGIN_LOADER] = loader
+
+
+def _real_plugin_loader_attribute(name: str) -> object:
+    if name.startswith("__"):  # `__file__`, `__path__`, ... asked of every module by tools
+        raise AttributeError(name)
+    sys.modules.pop(_PLUGIN_LOADER, None)
+    return getattr(importlib.import_module(_PLUGIN_LOADER), name)
 
 
 def no_pydantic_plugins() -> tuple[()]:

@@ -12,7 +12,8 @@
    cold plan. Aim: under 250 MiB.
 3. apply: `ipass apply --auto-approve` of C creates (default 1,000) to `ipass sandbox serve` in its
    own process, onto an empty state and onto a state of S published entries (default 10,000):
-   per create, (apply - plan of the same inputs) / C in wall and CPU time, next to the floor:
+   per create, (apply - plan of the same inputs) / C in wall and CPU time (both with the render
+   cache filled by a plan just before), next to the floor:
    the same bodies sent one after another through `AlipayClient` alone (client_floor.py). Also
    the state floor: `json` load + sorted, indented dump of the S-entry state, one process.
    Aims: apply CPU per create <= 1.3x the client's; per create onto S entries <= onto empty.

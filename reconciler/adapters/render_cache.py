@@ -76,6 +76,7 @@ CATALOG_CODE: Final = (
     "catalog.py",
     "catalog_files.py",
     "catalog_intents.py",
+    "catalog_tree.py",
     "contract",
     "payload.py",
     "problems.py",

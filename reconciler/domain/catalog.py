@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -27,6 +27,7 @@ from pydantic import JsonValue
 
 from reconciler.domain.catalog_files import var_name_refusal
 from reconciler.domain.catalog_intents import INTENT_KEYS, Intents, read_intents
+from reconciler.domain.catalog_tree import TEMPLATED, Shape, shape_of
 from reconciler.domain.contract.codes import ResultCode
 from reconciler.domain.contract.rules import (
     Violation,
@@ -109,6 +110,12 @@ class SharedInputs:
     merchant_id: str
     variables: Mapping[str, PlainData]
     defaults: YamlDocument | None
+    # Where the defaults need rendering (`catalog_tree`): found once, not once per entry.
+    defaults_shape: Shape = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        data = self.defaults.data if self.defaults is not None else None
+        object.__setattr__(self, "defaults_shape", shape_of(data))
 
 
 @dataclass(frozen=True)
@@ -336,6 +343,7 @@ def load_file(
     if out.problems or base_key is None:
         return out
     content = {k: v for k, v in data.items() if k not in META_KEYS}
+    content_shape = shape_of(content)
     for item_key, each in items:
         since = len(out.problems)
         key = base_key if item_key is None else f"{base_key}[{item_key}]"
@@ -351,7 +359,7 @@ def load_file(
             line = document.position_of(("retired",)).line
             out.retired.append(Retirement(key, f"{path}:{line}", "retired: true in its file"))
             continue
-        entry = job.entry(content, document, shared.defaults)
+        entry = job.entry(content, content_shape, document, shared)
         if entry is not None:
             _validate(
                 key,
@@ -449,6 +457,13 @@ def _item_problem(
     )
 
 
+class _Walk:
+    """No shape given: every node is visited."""
+
+
+_WALK: Final = _Walk()
+
+
 class _BudgetSpentAt(Exception):
     """The catalog's budget ran out while rendering a value: rendering stops there."""
 
@@ -472,14 +487,25 @@ class _RenderJob:
     unrendered: list[FieldPath] = field(default_factory=list)
 
     def entry(
-        self, content: dict[str, PlainData], document: YamlDocument, defaults: YamlDocument | None
+        self,
+        content: dict[str, PlainData],
+        shape: Shape,
+        document: YamlDocument,
+        shared: SharedInputs,
     ) -> dict[str, PlainData] | None:
-        """The entry's fields over the catalog defaults, each rendered where it was written."""
-        rendered = self.tree(content, (), document)
+        """The entry's fields over the catalog defaults, each rendered where it was written.
+
+        A default that reads only what every entry shares (`{{ cdn }}`) renders once for all
+        (`Renderer.render_shared`); one that reads the entry's `key` renders for each entry.
+        """
+        rendered = self.tree(content, (), document, shape)
         own = len(self.unrendered)
         inherited: PlainData = {}
+        defaults = shared.defaults
         if defaults is not None and defaults.data is not None:
-            inherited = self.tree(defaults.data, (), defaults)
+            inherited = self.tree(
+                defaults.data, (), defaults, shared.defaults_shape, self.renderer.render_shared
+            )
         # A default that failed is reported, but matters only where the entry does not replace it.
         self.unrendered[own:] = [p for p in self.unrendered[own:] if not _sets(rendered, p)]
         merged = _merge(inherited, rendered)
@@ -487,24 +513,72 @@ class _RenderJob:
             _leave_out(merged, path)
         return merged if isinstance(merged, dict) else None
 
-    def tree(self, value: PlainData, path: FieldPath, document: YamlDocument) -> PlainData:
+    def tree(
+        self,
+        value: PlainData,
+        path: FieldPath,
+        document: YamlDocument,
+        shape: Shape | _Walk = _WALK,
+        render: Callable[[str, Mapping[str, PlainData]], PlainData] | None = None,
+    ) -> PlainData:
+        """`value` rendered: with its `shape`, only the strings and containers it marks are
+        visited (everything else is `value`'s own data, never changed); without, all of it."""
+        if not isinstance(shape, _Walk):
+            return self._shaped(value, path, document, shape, render or self.renderer.render)
         if isinstance(value, str):
             if not needs_rendering(value):
                 return value
-            try:
-                return self.renderer.render(value, self.context)
-            except BudgetProblem as error:
-                where = _template_problem(document, path, error, self.key)
-                raise _BudgetSpentAt(BudgetStop(where, error.name)) from None
-            except TemplateProblem as error:
-                self.problems.append(_template_problem(document, path, error, self.key))
-                self.unrendered.append(path)
-                return None
+            return self._render(value, path, document, self.renderer.render)
         if isinstance(value, dict):
             return {k: self.tree(v, (*path, k), document) for k, v in value.items()}
         if isinstance(value, list):
             return [self.tree(v, (*path, i), document) for i, v in enumerate(value)]
         return value
+
+    def _shaped(
+        self,
+        value: PlainData,
+        path: FieldPath,
+        document: YamlDocument,
+        shape: Shape,
+        render: Callable[[str, Mapping[str, PlainData]], PlainData],
+    ) -> PlainData:
+        if shape is None:
+            return value
+        if shape is TEMPLATED and isinstance(value, str):
+            return self._render(value, path, document, render)
+        if isinstance(shape, dict) and isinstance(value, dict):
+            mapping = dict(value)
+            for key, inner in shape.items():
+                if isinstance(key, str):
+                    mapping[key] = self._shaped(value[key], (*path, key), document, inner, render)
+            return mapping
+        if isinstance(shape, dict) and isinstance(value, list):
+            items = list(value)
+            for index, inner in shape.items():
+                if isinstance(index, int):
+                    items[index] = self._shaped(
+                        value[index], (*path, index), document, inner, render
+                    )
+            return items
+        return self.tree(value, path, document)  # a shape of other data: walk it all
+
+    def _render(
+        self,
+        value: str,
+        path: FieldPath,
+        document: YamlDocument,
+        render: Callable[[str, Mapping[str, PlainData]], PlainData],
+    ) -> PlainData:
+        try:
+            return render(value, self.context)
+        except BudgetProblem as error:
+            where = _template_problem(document, path, error, self.key)
+            raise _BudgetSpentAt(BudgetStop(where, error.name)) from None
+        except TemplateProblem as error:
+            self.problems.append(_template_problem(document, path, error, self.key))
+            self.unrendered.append(path)
+            return None
 
 
 def _template_problem(

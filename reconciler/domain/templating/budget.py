@@ -150,6 +150,10 @@ class WorkMeter:
             return math.inf
         return self.budget.render_seconds - self.seconds
 
+    def affords_loops(self, count: int) -> bool:
+        """Whether `count` more loop iterations stay within the budget."""
+        return self.loops + count <= self._max_loops
+
     def charge_loops(self, count: int) -> None:
         self.loops += count
         if self.loops > self._max_loops:

@@ -16,12 +16,14 @@ from memory, so the budget counts the same work as before.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Final
 
 from jinja2.runtime import Macro
 
 from reconciler.domain.templating.budget import WorkMeter
+from reconciler.domain.templating.plain import PlainData
 
 _PLAIN: Final = frozenset({str, int, bool, type(None)})
 _MAX_ARGUMENT_CHARS: Final = 256
@@ -71,3 +73,50 @@ class MacroMemo:
     def keep(self, key: Key, result: object, loops_before: int) -> None:
         if type(result) is str and len(result) <= _MAX_TEXT_CHARS and len(self._calls) < _MAX_CALLS:
             self._calls[key] = (result, self._meter.loops - loops_before)
+
+
+_MISSING: Final = ("missing",)  # a name the context does not hold: no value's part equals it
+_MAX_RENDERS: Final = 65_536
+_IMMUTABLE: Final = frozenset({str, int, bool, float})
+
+# The value's source, then each name it reads with the context's value for it.
+RenderKey = tuple[object, ...]
+
+
+def _part(value: object) -> object:
+    """A hashable stand-in for a context value, equal only for values that render the same:
+    text as itself, anything else as its type and JSON (so `1`, `1.0`, `True` and `"1"` differ,
+    and mappings in their order, which a loop over them follows)."""
+    if type(value) is str:
+        return value
+    if value is _MISSING:
+        return value
+    return (type(value).__name__, json.dumps(value, ensure_ascii=False))
+
+
+class RenderMemo:
+    """Rendered values remembered by their source and the values of the names they read.
+
+    A value reads nothing from its context but the names it spells (`reads`): macros see only
+    their arguments and the globals, filters and tests only what they are given. So two contexts
+    that agree on those names render it to the same result. Only results that cannot be changed
+    afterwards (text, numbers, booleans) are kept, with the loop iterations the render charged:
+    an answer charges them again, as a render would.
+    """
+
+    __slots__ = ("_kept",)
+
+    def __init__(self) -> None:
+        self._kept: dict[RenderKey, tuple[PlainData, int]] = {}
+
+    @staticmethod
+    def key(source: str, names: tuple[str, ...], context: Mapping[str, object]) -> RenderKey:
+        """`names` in a fixed order (sorted): the same names give the same key."""
+        return (source, *[_part(context.get(name, _MISSING)) for name in names])
+
+    def answer(self, key: RenderKey) -> tuple[PlainData, int] | None:
+        return self._kept.get(key)
+
+    def keep(self, key: RenderKey, value: PlainData, loops: int) -> None:
+        if type(value) in _IMMUTABLE and len(self._kept) < _MAX_RENDERS:
+            self._kept[key] = (value, loops)

@@ -12,7 +12,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
-from jinja2 import Template, nodes
+from jinja2 import Template, meta, nodes
 from jinja2.defaults import DEFAULT_NAMESPACE
 from jinja2.runtime import Macro, Undefined
 
@@ -34,6 +34,7 @@ from reconciler.domain.templating.errors import (
     undefined_problem,
 )
 from reconciler.domain.templating.limits import Refused, RenderLimits, text_over, text_size
+from reconciler.domain.templating.memo import RenderMemo
 from reconciler.domain.templating.parsing import parse_value
 from reconciler.domain.templating.plain import PlainData, plain
 from reconciler.domain.templating.sandbox import Sandbox
@@ -134,6 +135,8 @@ class Renderer:
         self._sandbox = Sandbox(limits, self._meter)
         self._alarm = Alarm()
         self._compiled: dict[str, _Compiled] = {}
+        self._reads: dict[str, tuple[str, ...] | None] = {}
+        self._renders = RenderMemo()
         self._macro_files: dict[str, tuple[str, Template]] = {}
         self._scope: dict[str, Any] = dict(self._sandbox.globals)
         self._macro_files_of: dict[str, str] = {}  # macro name -> the file defining it
@@ -195,6 +198,57 @@ class Renderer:
             )
         # The output is charged here, inline: this runs for every value of a catalog.
         meter = self._meter
+        if type(value) is str:
+            meter.chars += len(value)
+        else:
+            meter.chars += text_size(value, self._limits.max_output_chars)
+        if meter.chars > meter.max_chars:
+            meter.spend("output_chars")
+            raise meter.problem()
+        return value
+
+    def reads(self, source: str) -> tuple[str, ...] | None:
+        """The context names `source` reads, sorted (macros and globals included: no context
+        holds them); None if it does not parse (rendering it says why)."""
+        try:
+            return self._reads[source]
+        except KeyError:
+            pass
+        found: tuple[str, ...] | None = ()
+        if needs_rendering(source):
+            try:
+                tree = self._parse(source, VALUE_FILE)
+                found = tuple(sorted(meta.find_undeclared_variables(tree)))
+            except Exception:  # noqa: BLE001 - rendering it reports the problem, located
+                found = None
+        self._reads[source] = found
+        return found
+
+    def render_shared(self, source: str, context: Mapping[str, PlainData]) -> PlainData:
+        """`render`, remembered by the values of the names `source` reads (`reads`): a value
+        that reads only what many contexts share (catalog defaults reading `cdn`) renders once.
+
+        A value that fails is not remembered (it fails again, for each context); an answer from
+        memory charges the loop iterations and output the render charged, as rendering again
+        would.
+        """
+        if not needs_rendering(source):
+            return source
+        names = self.reads(source)
+        meter = self._meter
+        if names is None or meter.spent is not None or self._alarm.batch_expired:
+            return self.render(source, context)
+        key = self._renders.key(source, names, context)
+        found = self._renders.answer(key)
+        if found is None:
+            loops = meter.loops
+            value = self.render(source, context)
+            self._renders.keep(key, value, meter.loops - loops)
+            return value
+        value, loops = found
+        if not meter.affords_loops(loops):
+            return self.render(source, context)  # fails where rendering runs out, located
+        meter.loops += loops
         if type(value) is str:
             meter.chars += len(value)
         else:

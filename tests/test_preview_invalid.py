@@ -302,3 +302,50 @@ def test_an_entry_whose_start_passes_keeps_its_body_warm_or_cold(tmp_path: Path)
         assert late.tree()["startDate"] == START
         assert [p.field for p in late.problems] == ["startDate"]
     assert results[0].invalid == results[1].invalid
+
+
+def test_a_published_key_whose_file_cannot_be_read_is_invalid_not_gone(
+    tmp_path: Path, capsys: Capsys
+) -> None:
+    """A typo in a published entry's file (or a for_each file's) is not a removal: its entries
+    are shown invalid with the file's problem, never with the advice to retire them."""
+    with rehearsal(tmp_path) as r:
+        assert run_cli(capsys, "-C", str(r.root), "apply", "--auto-approve").code == 0
+    for name in ("tickets/museum-pass.yaml", "coupons/gift-card.yaml"):
+        path = r.root / "catalog/templates" / name
+        path.write_text(path.read_text(encoding="utf-8") + "  product: [oops\n", encoding="utf-8")
+    out = tmp_path / "site"
+    code, stdout, err = preview(capsys, r.root, "--out", str(out))
+    assert code == 1, err
+    assert "retired.yaml" not in stdout + err
+    actions = {key: (action, li) for key, action, li in listed(out)}
+    for key, file in [
+        ("museum-pass", "tickets/museum-pass.yaml"),
+        *((f"gift-card[{value}]", "coupons/gift-card.yaml") for value in (100, 200, 500)),
+    ]:
+        action, li = actions[key]
+        assert action == "invalid", key
+        assert "no problems" not in li.text
+        page = page_of(out, li)
+        text = page.text
+        assert "retire" not in text.lower(), key
+        assert "removed from the catalog" not in text
+        problem = page.one(data_entry_problems="").find(data_problem="invalid")
+        assert len(problem) == 1
+        assert f"its file could not be read: catalog/templates/{file}:" in text
+        assert where(problem[0]).startswith(f"catalog/templates/{file}:")
+        sides = {c.attrs["data-side"] for c in page.find(data_card="")}
+        assert sides == {"published"}  # what customers see now, not a new card
+
+
+def test_plan_refuses_a_catalog_whose_published_file_cannot_be_read(
+    tmp_path: Path, capsys: Capsys
+) -> None:
+    with rehearsal(tmp_path) as r:
+        assert run_cli(capsys, "-C", str(r.root), "apply", "--auto-approve").code == 0
+        path = r.root / "catalog/templates/tickets/museum-pass.yaml"
+        path.write_text(path.read_text(encoding="utf-8") + "  product: [oops\n", encoding="utf-8")
+        run = run_cli(capsys, "-C", str(r.root), "plan")
+    assert run.code != 0
+    assert "catalog/templates/tickets/museum-pass.yaml:" in run.out + run.err
+    assert "retired.yaml" not in run.out + run.err

@@ -112,7 +112,7 @@ def build_preview(
         written.pages,
         sheet.problems,
         ports.images_from,
-        invalid=len(catalog.invalid),
+        invalid=sheet.invalid + len(catalog.invalid) - len(invalid),
         invalid_unselected=len(catalog.invalid) - len(invalid),
         outside_cards=sum(len(file.problems) for file in sheet.problem_files),
         catalog_problems=len(catalog.problems),

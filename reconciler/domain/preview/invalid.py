@@ -255,10 +255,26 @@ def problem_files(problems: Iterable[Problem], placed: Iterable[InvalidEntry]) -
     shown = {problem for entry in placed for problem in entry.problems}
     by_file: dict[str, list[CardProblem]] = {}
     for problem in sorted(set(problems) - shown):
-        message = problem.message + (f" [{problem.code}]" if problem.code else "")
-        by_file.setdefault(problem.file, []).append(
-            CardProblem(
-                ProblemKind.INVALID, problem.field or "file", visible_line(message), _where(problem)
-            )
-        )
+        by_file.setdefault(problem.file, []).append(unreadable_problem(problem))
     return [ProblemFile(visible_line(file), tuple(found)) for file, found in by_file.items()]
+
+
+def unreadable_problem(problem: Problem) -> CardProblem:
+    """A problem of the catalog check that no card field holds, located."""
+    message = problem.message + (f" [{problem.code}]" if problem.code else "")
+    return CardProblem(
+        ProblemKind.INVALID, problem.field or "file", visible_line(message), _where(problem)
+    )
+
+
+def unreadable_files(
+    problems: Iterable[Problem], placed: Iterable[InvalidEntry]
+) -> dict[str, list[Problem]]:
+    """The files no entry came from (they could not be read or rendered), with their problems:
+    a published key recorded from one of them is not gone, its file is broken."""
+    rendered = {entry.file for entry in placed}
+    found: dict[str, list[Problem]] = {}
+    for problem in sorted(set(problems)):
+        if problem.file not in rendered:
+            found.setdefault(problem.file, []).append(problem)
+    return found

@@ -3,6 +3,7 @@ published card beside the catalog card wherever an edit is pending."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,7 +32,12 @@ from reconciler.domain.plan import (
 )
 from reconciler.domain.plan_render.facts import COUNTED, ORDER, product_words
 from reconciler.domain.preview.card import CardContext, build_card, entry_title
-from reconciler.domain.preview.invalid import invalid_entry_view, problem_files
+from reconciler.domain.preview.invalid import (
+    invalid_entry_view,
+    problem_files,
+    unreadable_files,
+    unreadable_problem,
+)
 from reconciler.domain.preview.measure import visible_line
 from reconciler.domain.preview.model import (
     LOCALES,
@@ -39,6 +45,7 @@ from reconciler.domain.preview.model import (
     CardView,
     EntryView,
     ImageFacts,
+    Invalid,
     PreviewSheet,
     Side,
 )
@@ -98,7 +105,12 @@ def preview_sheet(
         name = entry.key if entry.key not in taken else f"{entry.key}@{entry.file}:{entry.line}"
         taken.add(name)
         invalid.append(invalid_entry_view(entry, inputs.now_ms, inputs.images, slug_of(name)))
-    entries = (*invalid, *(entry_view(step, inputs) for step in steps))
+    unreadable = unreadable_files(faults.problems, faults.invalid)
+    views = [_unread_view(step, unreadable, inputs) for step in steps]
+    read = [view for view in views if view.action is not Invalid.INVALID]
+    # A published key whose file could not be read is as invalid as one that rendered wrong.
+    invalid += sorted((v for v in views if v.action is Invalid.INVALID), key=lambda v: v.key)
+    entries = (*invalid, *read)
     counts = [(a, sum(1 for e in entries if e.action is a)) for a in ORDER]
     parts = [f"{count} {COUNTED[action]}" for action, count in counts if count]
     if invalid:
@@ -108,6 +120,33 @@ def preview_sheet(
     )
     files = problem_files(faults.problems, faults.invalid)
     return PreviewSheet(plan.binding.environment, summary, entries, tuple(files))
+
+
+def _unread_view(
+    step: PlanStep, unreadable: Mapping[str, Sequence[Problem]], inputs: SheetInputs
+) -> EntryView:
+    """The entry of `step`; for a published key missing from the catalog because its recorded
+    file could not be read or rendered, an invalid entry naming the file's problem (it was not
+    removed: nothing says retire it)."""
+    view = entry_view(step, inputs)
+    source = step.recorded.source if isinstance(step, Vanished) else None
+    found = unreadable.get(source.rsplit(":", 1)[0], ()) if source is not None else ()
+    if not found:
+        return view
+    first = found[0]
+    more = len(found) - 1
+    reason = (
+        f"invalid: its file could not be read: {first}"
+        + (f" (and {more} more problem{'' if more == 1 else 's'})" if more else "")
+        + "; the card shows what is published, unchanged until the file is fixed"
+    )
+    return dataclasses.replace(
+        view,
+        action=Invalid.INVALID,
+        reason=visible_line(reason),
+        note=None,
+        entry_problems=tuple(unreadable_problem(problem) for problem in found),
+    )
 
 
 def entry_view(step: PlanStep, inputs: SheetInputs) -> EntryView:

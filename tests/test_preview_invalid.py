@@ -124,9 +124,10 @@ def test_an_invalid_catalog_is_written_with_each_problem_on_its_field_then_exits
     assert code == 1, err
     entries = listed(out)
     lines = stdout.splitlines()
-    # too-long and overflow on one card; not-https, starts-in-past, ends-before-start on two
+    # too-long and overflow on one card; not-https, starts-in-past, ends-before-start on both
+    # cards of their entries, each counted once
     assert lines[0] == (
-        f"wrote {out / 'index.html'}: {len(entries)} entries, 8 problems on the cards"
+        f"wrote {out / 'index.html'}: {len(entries)} entries, 5 problems on the cards"
     )
     assert lines[1:] == [
         "images not checked (see --fetch-images)",
@@ -349,3 +350,27 @@ def test_plan_refuses_a_catalog_whose_published_file_cannot_be_read(
     assert run.code != 0
     assert "catalog/templates/tickets/museum-pass.yaml:" in run.out + run.err
     assert "retired.yaml" not in run.out + run.err
+
+
+def test_problems_are_counted_once_each_as_validate_counts_them(
+    tmp_path: Path, capsys: Capsys
+) -> None:
+    """A problem shown on both locales' cards is one problem: the terminal, the index and the
+    entry's page say what `ipass validate` says."""
+    root = copy_example(tmp_path / "project")
+    extra = "exposure: everywhere\ndetailLink: 12\n"
+    files = {"catalog/templates/bad/two.yaml": COUPON.format(key="two", name="Two", extra=extra)}
+    build_tree(root, files)
+    lines = validate_lines(capsys, root)
+    assert len(lines) == 2, lines
+    out = tmp_path / "site"
+    code, stdout, _ = preview(capsys, root, "--out", str(out))
+    assert code == 1
+    assert "2 problems on the cards" in stdout
+    (li,) = [li for key, _, li in listed(out) if key == "two"]
+    assert li.attrs["data-problems"] == "2"
+    assert "2 problems" in li.text
+    page = page_of(out, li)
+    assert "· 2 problems" in page.one(**{"class": "meta"}).text
+    for locale in ("zh_HK", "en_US"):  # shown on both cards, counted once
+        assert len(notes(card(page, locale), "invalid", "exposure")) == 1

@@ -14,6 +14,8 @@ from reconciler.domain.plan import Action
 
 Side = Literal["catalog", "published"]
 LOCALES: Final = ("zh_HK", "en_US")
+# The card fields whose text is per locale.
+LOCALE_TEXTS: Final = frozenset({"brandName", "name", "subName", "description"})
 
 
 class ProblemKind(StrEnum):
@@ -45,6 +47,12 @@ class CardProblem:
     field: str  # the `data-field` of the element holding the faulty value ("card" for none)
     message: str
     where: str | None = None  # file:line:column and field path, when the catalog check found it
+
+    def counted(self, locale: str | None) -> tuple[str, ...]:
+        """What makes this problem one problem: its kind, field and message (and, for a text of
+        one locale, that locale: its zh_HK and en_US texts are two values)."""
+        own = locale if self.field in LOCALE_TEXTS and locale is not None else ""
+        return (self.kind.value, self.field, self.message, own)
 
 
 @dataclass(frozen=True)
@@ -159,8 +167,15 @@ class EntryView:
 
     @property
     def problems(self) -> int:
-        on_cards = sum(len(card.problems) for row in self.rows for card in row.cards)
-        return on_cards + len(self.entry_problems)
+        """Distinct problems, as `ipass validate` counts them: one shown on every card (or on
+        both sides of a change) is one problem; a locale's own text problem is its locale's."""
+        found = {
+            problem.counted(card.locale)
+            for row in self.rows
+            for card in row.cards
+            for problem in card.problems
+        }
+        return len(found | {problem.counted(None) for problem in self.entry_problems})
 
 
 @dataclass(frozen=True)

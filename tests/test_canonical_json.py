@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.domain.canonical import canonical_json, standard_canonical_json
+from reconciler.domain.contract.limits import has_unsendable_number, unsendable_numbers
 from reconciler.errors import InvalidInput
 
 HOSTILE = (
@@ -93,3 +94,35 @@ JSON = st.recursive(
 @given(JSON)
 def test_any_json_data_encodes_alike(value: object) -> None:
     assert outcome(canonical_json, value) == outcome(standard_canonical_json, value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON)
+def test_the_quick_number_check_agrees_with_the_located_one(value: object) -> None:
+    assert has_unsendable_number(value) == any(True for _ in unsendable_numbers(value))
+    assert has_unsendable_number([value]) == has_unsendable_number({"a": value})
+
+
+class Text(str):
+    pass
+
+
+class Number(int):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("value", "unsendable"),
+    [
+        (Number(2**63), True),
+        ({"a": [Number(2**63 - 1)]}, False),
+        (Text("x"), False),
+        (True, False),
+        (2**63, True),
+        (-(2**63) + 1, False),
+        (-(2**63), True),
+        ({"a": {"b": [1.5, float("-inf")]}}, True),
+    ],
+)
+def test_the_quick_number_check_takes_subclasses(value: object, unsendable: bool) -> None:
+    assert has_unsendable_number(value) is unsendable

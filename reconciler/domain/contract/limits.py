@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 # --- Identifiers -------------------------------------------------------------------------------
 REQUEST_ID_MAX: Final = 32  # 2.1, 5.5
@@ -151,21 +151,38 @@ def has_unsendable_number(value: object) -> bool:
     """True if `value` (plain JSON data) holds an int beyond WIDEST_INTEGER or an inf or NaN.
 
     Cheap enough to run on every body: one pass that queues only containers and skips text at
-    once, no paths built (`unsendable_numbers` says where).
+    once, no paths built (`unsendable_numbers` says where). Plain types are told by their exact
+    type first (the common case); subclasses take the slower general checks.
     """
-    pending: list[dict[str, object] | list[object]] = [[value]]
+    pending: list[Any] = [value]
     while pending:
-        container = pending.pop()
-        for child in container.values() if isinstance(container, dict) else container:
-            if isinstance(child, str):
-                continue
-            if isinstance(child, dict | list):
-                pending.append(child)
-            elif isinstance(child, int):
-                if not -WIDEST_INTEGER <= child <= WIDEST_INTEGER:
-                    return True
-            elif isinstance(child, float) and not math.isfinite(child):
+        item = pending.pop()
+        kind = type(item)
+        if kind is str:
+            continue
+        if kind is dict:
+            pending.extend(item.values())
+        elif kind is list:
+            pending.extend(item)
+        elif kind is int:
+            if not -WIDEST_INTEGER <= item <= WIDEST_INTEGER:
                 return True
+        elif _unsendable_other(item, pending):
+            return True
+    return False
+
+
+def _unsendable_other(item: object, pending: list[Any]) -> bool:
+    """`has_unsendable_number` for anything but exact text, dicts, lists and ints: a float, a
+    subclass of one of these (queued or checked like it), or data no number is in."""
+    if isinstance(item, float):
+        return not math.isfinite(item)
+    if isinstance(item, dict):
+        pending.extend(item.values())
+    elif isinstance(item, list):
+        pending.extend(item)
+    elif isinstance(item, int):
+        return not -WIDEST_INTEGER <= item <= WIDEST_INTEGER
     return False
 
 

@@ -119,6 +119,8 @@ class _Input:
         return self._at(loc) is not None
 
     def _at(self, loc: tuple[str, ...]) -> object:
+        if len(loc) == 1:  # most rules read a top-level field
+            return self.data.get(loc[0])
         value: object = self.data
         for part in loc:
             value = value.get(part) if isinstance(value, dict) else None

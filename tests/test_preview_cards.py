@@ -323,3 +323,18 @@ def test_local_images_are_matched_by_file_name_and_read_safely(tmp_path: Path) -
     assert all(facts[url].error for url in urls[2:])
     assert "no file images/missing.png" in str(facts[urls[5]].error)
     assert basename_of("https://cdn.example/x/..") is None
+
+
+def test_problems_are_labelled_with_the_catalogs_field_path() -> None:
+    """The card element showing a value (`ticket`, `price`) is not what the catalog calls it: a
+    problem is labelled with the catalog's field path, as `ipass validate` prints it."""
+    card = card_of(with_("localeInfo.en_US.name", "N" * 25))
+    found = place(located("product", "'VOUCHER' is not allowed"), {})[1]
+    assert (found.field, found.label) == ("ticket", "product")
+    html = render_one(with_found(card, [found]))
+    labels = {
+        p.attrs["data-problem-field"]: next(e.text for e in p.all() if e.tag == "b")
+        for p in html.all()
+        if "problem" in p.attrs.get("class", "").split()
+    }
+    assert labels == {"ticket": "product", "name": "localeInfo.en_US.name"}

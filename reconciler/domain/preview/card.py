@@ -6,6 +6,7 @@ of an unexpected type is shown as JSON text rather than trusted.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from reconciler.domain.preview.checks import (
 )
 from reconciler.domain.preview.measure import visible_line, visible_lines
 from reconciler.domain.preview.model import (
+    LOCALE_TEXTS,
     LOCALES,
     ButtonView,
     CardProblem,
@@ -47,6 +49,13 @@ PROMO_SAMPLE: Final = "SAMPLE-PROMO-0001"
 _BUTTON_LABELS: Final = {
     "usage": {"zh_HK": "立即使用", "en_US": "Use now"},
     "payment": {"zh_HK": "付款碼", "en_US": "Pay"},
+}
+# A card element -> the catalog field named in its problems, where the names differ.
+_PATHS: Final = {
+    "card": "localeInfo",
+    "price": "currentAmountCent",
+    "code": "codeType",
+    "ticket": "passExtInfo",
 }
 _EXPOSURE: Final = {
     "exposed": "exposed: shown in AlipayHK's in-app areas",
@@ -109,8 +118,19 @@ def build_card(
         biz_mids=_plain("bizMids", _joined(payload.get("bizMids")), context),
         order_page_link=_plain("orderPageLink", _shown(payload.get("orderPageLink")), context),
         detail_link=_plain("detailLink", _shown(payload.get("detailLink")), context),
-        problems=tuple(problems),
+        problems=tuple(_at_path(problem, locale) for problem in problems),
     )
+
+
+def _at_path(problem: CardProblem, locale: str) -> CardProblem:
+    """`problem` labelled with the catalog's field path of the value it is about."""
+    if problem.path is not None:
+        return problem
+    if problem.field in LOCALE_TEXTS:
+        path = f"localeInfo.{locale}.{problem.field}"
+    else:
+        path = _PATHS.get(problem.field, problem.field)
+    return dataclasses.replace(problem, path=path)
 
 
 def _locale_texts(payload: Mapping[str, JsonValue], locale: str) -> dict[str, JsonValue] | None:

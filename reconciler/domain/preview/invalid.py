@@ -160,7 +160,7 @@ def place(problem: Problem, tree: Mapping[str, JsonValue]) -> tuple[str | None, 
     if kind is ProblemKind.MISSING_LOCALE:
         locale, field = None, "card"
     message = visible_line(problem.message + (f" [{problem.code}]" if problem.code else ""))
-    return locale, CardProblem(kind, field, message, _where(problem))
+    return locale, CardProblem(kind, field, message, _where(problem), problem.field or None)
 
 
 def _kind(problem: Problem, head: str, tree: Mapping[str, JsonValue]) -> ProblemKind:
@@ -262,9 +262,8 @@ def problem_files(problems: Iterable[Problem], placed: Iterable[InvalidEntry]) -
 def unreadable_problem(problem: Problem) -> CardProblem:
     """A problem of the catalog check that no card field holds, located."""
     message = problem.message + (f" [{problem.code}]" if problem.code else "")
-    return CardProblem(
-        ProblemKind.INVALID, problem.field or "file", visible_line(message), _where(problem)
-    )
+    field = problem.field or "file"
+    return CardProblem(ProblemKind.INVALID, field, visible_line(message), _where(problem), field)
 
 
 def unreadable_files(

@@ -47,6 +47,13 @@ class CardProblem:
     field: str  # the `data-field` of the element holding the faulty value ("card" for none)
     message: str
     where: str | None = None  # file:line:column and field path, when the catalog check found it
+    path: str | None = None  # the catalog's field path (localeInfo.en_US.name, product, ...)
+
+    @property
+    def label(self) -> str:
+        """What the problem is labelled with: the catalog's field path, as `ipass validate`
+        names it, not the card element showing it."""
+        return self.path or self.field
 
     def counted(self, locale: str | None) -> tuple[str, ...]:
         """What makes this problem one problem: its kind, field and message (and, for a text of

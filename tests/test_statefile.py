@@ -275,39 +275,3 @@ def test_records_given_the_same_fields_share_their_set_and_copies_do_not_leak() 
     moved = parsed.with_record("b", noted, retire_current="replaced")
     assert state_bytes(moved) != state_bytes(parsed)
     assert first.model_fields_set == given
-
-
-def test_a_number_beyond_64_bits_is_read_as_pydantic_reads_it() -> None:
-    """orjson reads no whole number beyond 64 bits: such a file is read by pydantic alone (only
-    a hand-edited serial can hold one, up to the strict reader's 20 digits)."""
-    state = _awkward_state().model_copy(update={"serial": 99_999_999_999_999_999_999})
-    parsed = parse_state(state_bytes(state), where="state/production.json", environment=ENV)
-    assert parsed == state
-    assert parsed.serial == 99_999_999_999_999_999_999
-
-
-def test_a_wrong_field_is_named_as_pydantic_names_it() -> None:
-    """A record pydantic refuses is refused with pydantic's own words and the field's path."""
-    data = json.loads(state_bytes(_awkward_state()))
-    data["entries"]["coffee"]["history"][0]["generation"] = "1"
-    text = json.dumps(data, ensure_ascii=False, indent=2)
-    with pytest.raises(ConflictError) as refused:
-        parse_state(text, where="state/production.json", environment=ENV)
-    assert (
-        "is malformed at entries.coffee.history.0.generation: Input should be a valid integer"
-        in (str(refused.value))
-    )
-
-
-def test_a_payload_number_beyond_64_bits_stays_whole() -> None:
-    """orjson reads 99999999999999999999 as a fraction: the file is read by pydantic instead,
-    so the number stays what the file says (the strict reader allows 20 digits)."""
-    state = _awkward_state()
-    text = state_bytes(state).replace(b"9223372036854775807", b"99999999999999999999", 1)
-    parsed = parse_state(text, where="state/production.json", environment=ENV, verified=True)
-    record = parsed.entries["coffee"].current
-    assert record is not None
-    assert _at(record.payload, "bigNumbers", 0) == 99_999_999_999_999_999_999
-    assert type(_at(record.payload, "bigNumbers", 0)) is int
-    with pytest.raises(ConflictError, match="does not match its payload_hash"):
-        parse_state(text, where="state/production.json", environment=ENV)

@@ -338,3 +338,38 @@ def test_problems_are_labelled_with_the_catalogs_field_path() -> None:
         if "problem" in p.attrs.get("class", "").split()
     }
     assert labels == {"ticket": "product", "name": "localeInfo.en_US.name"}
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "shown"),
+    [
+        ("localeInfo.en_US.name", "\u202etxt.exe", "\\u202e"),
+        ("localeInfo.en_US.subName", "a\u2066b\u2069", "\\u2066, \\u2069"),
+        ("localeInfo.en_US.brandName", "Zero\u200bWidth", "\\u200b"),
+        ("localeInfo.en_US.description", "line one\nline\u202atwo\tend", "\\u202a, \\t"),
+        ("passExtInfo.seat", "A\u202d12", "\\u202d"),
+    ],
+)
+def test_invisible_and_direction_changing_characters_are_flagged(
+    path: str, value: str, shown: str
+) -> None:
+    payload = with_("passExtInfo", {"seat": value}) if path == "passExtInfo.seat" else None
+    card = card_of(payload or with_(path, value))
+    [problem] = [p for p in card.problems if p.kind is ProblemKind.HIDDEN_CHARACTERS]
+    assert f"(shown as {shown}):" in problem.message
+    assert "customers would see this text reordered or with hidden characters" in problem.message
+    assert problem.label == path
+    html = render_one(card)
+    element = html.one(data_card="").one(data_field=problem.field)
+    assert "hidden-characters" in element.attrs["data-flagged"].split()
+
+
+def test_joiners_and_line_breaks_in_a_description_are_not_hidden_characters() -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # an emoji sequence joined by ZWJ
+    for path, value in [
+        ("localeInfo.en_US.name", f"Family {family}"),
+        ("localeInfo.en_US.description", "one\ntwo\r\nthree"),
+        ("localeInfo.zh_HK.name", "普通\u00a0名字"),  # a no-break space is visible space
+    ]:
+        card = card_of(with_(path, value), path.split(".")[1])
+        assert ProblemKind.HIDDEN_CHARACTERS not in {p.kind for p in card.problems}, path

@@ -20,6 +20,7 @@ from reconciler.domain.contract.dates import END_MS, MIN_MS, format_hk
 from reconciler.domain.plan_render.facts import PRODUCTS, money
 from reconciler.domain.preview.checks import (
     date_problems,
+    hidden_problems,
     image_problems,
     text_problems,
 )
@@ -93,6 +94,8 @@ def build_card(
         name: _text_field(name, _string(texts, name), locale, context, problems)
         for name in ("brandName", "name", "subName", "description")
     }
+    ticket_found = _ticket_problems(payload.get("passExtInfo"))
+    problems += ticket_found
     start, end = _integer(payload.get("startDate")), _integer(payload.get("endDate"))
     date_flags = date_problems(start, end, context.now_ms, will_send=context.will_send)
     problems += date_flags
@@ -114,7 +117,12 @@ def build_card(
         categories=_plain("categories", _categories(payload, locale), context),
         stock=_plain("stock", _stock(payload.get("stock")), context),
         exposure=_plain("exposure", _exposure(payload.get("exposure")), context),
-        ticket=_plain("ticket", _ticket(payload), context),
+        ticket=FieldView(
+            "ticket",
+            _ticket(payload),
+            tuple(dict.fromkeys(problem.kind for problem in ticket_found)),
+            "ticket" in context.changed,
+        ),
         biz_mids=_plain("bizMids", _joined(payload.get("bizMids")), context),
         order_page_link=_plain("orderPageLink", _shown(payload.get("orderPageLink")), context),
         detail_link=_plain("detailLink", _shown(payload.get("detailLink")), context),
@@ -309,6 +317,20 @@ def _ticket(payload: Mapping[str, JsonValue]) -> str:
     elif extra is not None:
         lines.append(f"passExtInfo: {_shown(extra)}")
     return "\n".join(lines)
+
+
+def _ticket_problems(extra: JsonValue) -> list[CardProblem]:
+    """Hidden characters in the ticket details customers read (their names and texts)."""
+    if not isinstance(extra, dict):
+        return []
+    found: list[CardProblem] = []
+    for name, value in sorted(extra.items()):
+        text = f"{name}: {value}" if isinstance(value, str) else name
+        found += [
+            dataclasses.replace(problem, path=f"passExtInfo.{visible_line(name)}")
+            for problem in hidden_problems("ticket", text)
+        ]
+    return found
 
 
 def _joined(values: JsonValue) -> str | None:

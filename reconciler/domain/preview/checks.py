@@ -11,6 +11,7 @@ from reconciler.domain.contract import limits as lim
 from reconciler.domain.contract.dates import END_MS, MIN_MS, format_hk
 from reconciler.domain.preview.measure import BOXES, estimated_width, visible_line
 from reconciler.domain.preview.model import CardProblem, ImageFacts, ProblemKind
+from reconciler.domain.text import printable
 
 # Vendor limits per locale, in UTF-16 units (limits.vendor_length).
 TEXT_LIMITS: Final[Mapping[str, Mapping[str, int]]] = MappingProxyType(
@@ -33,9 +34,30 @@ IMAGE_SIDE_PX: Final = 350  # 2.1: a square image, 350 x 350 recommended
 IMAGE_MAX_BYTES: Final = 100_000  # 2.1: "under 100 KB"; the stricter reading of KB
 
 
+def hidden_problems(name: str, value: str, *, lines: bool = False) -> list[CardProblem]:
+    """A customer-facing text holding invisible or direction-changing characters (bidi
+    overrides and isolates, zero-width spaces, controls; not the joiners emoji need): what the
+    customer sees is not what the reviewer reads. `lines`: line breaks are meant (description)."""
+    if value.isprintable():  # no control, format or separator character at all
+        return []
+    text = value.replace("\r\n", "\n") if lines else value
+    escapes = [printable(char) for char in text if not (lines and char == "\n")]
+    shown = [escape for escape in dict.fromkeys(escapes) if escape.startswith("\\")]
+    if not shown:
+        return []
+    return [
+        CardProblem(
+            ProblemKind.HIDDEN_CHARACTERS,
+            name,
+            f"contains invisible or direction-changing characters (shown as {', '.join(shown)}): "
+            "customers would see this text reordered or with hidden characters",
+        )
+    ]
+
+
 def text_problems(name: str, value: str, locale: str) -> tuple[list[CardProblem], bool]:
     """Problems of one locale text, and whether its one-line box will overflow."""
-    found: list[CardProblem] = []
+    found = hidden_problems(name, value, lines=name == "description")
     limit = TEXT_LIMITS.get(locale, {}).get(name)
     length = lim.vendor_length(value)
     too_long = limit is not None and length > limit

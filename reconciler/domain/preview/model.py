@@ -32,6 +32,7 @@ class ProblemKind(StrEnum):
     IMAGE_RATIO = "image-ratio"
     IMAGE_BYTES = "image-bytes"
     IMAGE_UNAVAILABLE = "image-unavailable"
+    HIDDEN_CHARACTERS = "hidden-characters"  # bidi controls, zero-width and control characters
     INVALID = "invalid"  # any other rule of AlipayHK's the catalog breaks (the message says which)
 
 

@@ -21,6 +21,7 @@ from preview_support import (
 )
 from reconcile_support import Rehearsal, rehearsal
 
+from reconciler.domain.config import SANDBOX_MERCHANT_ID
 from reconciler.domain.plan_render.facts import ORDER
 from reconciler.domain.preview.card import SAMPLE_VALUES
 
@@ -346,3 +347,27 @@ def test_edits_show_both_sides_with_the_changes_marked_in_plan_order(
     assert [c.attrs["data-side"] for c in cards(ferry)] == ["published", "published"]
     late = parse(by_key["bus-late"][1])
     assert late.one(data_badge="").text == "new"
+
+
+def test_entry_pages_name_the_published_template_and_the_merchant(
+    rig: Rehearsal, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    root = rig.root
+    _edit(root, "tickets/cinema.yaml", "currentAmountCent: 9500", "currentAmountCent: 8800")
+    new = (root / "catalog/templates/tickets/bus-shenzhen-bay.yaml").read_text(encoding="utf-8")
+    (root / "catalog/templates/tickets/bus-late.yaml").write_text(new, encoding="utf-8")
+    out = tmp_path / "site"
+    code, _, err = preview(capsys, root, "--out", str(out))
+    assert code == 0, err
+    by_key = {key: parse(path) for key, _, path in index_entries(out)}
+    code_of = rig.state()["entries"]["cinema"]["current"]["template_code"]
+    facts = by_key["cinema"].one(data_entry_facts="")
+    assert [e.text for e in facts.all() if e.tag in ("dt", "dd")] == ["Published as", code_of]
+    assert by_key["bus-late"].find(data_entry_facts="") == []  # nothing published yet
+    for page in by_key.values():
+        for card in cards(page):
+            assert field_of(card, "merchantId").text == SANDBOX_MERCHANT_ID
+    labels = [e.text for e in cards(by_key["cinema"])[0].all() if e.tag == "dt"]
+    assert "Merchant" in labels
+    assert "Also valid at merchants" in labels
+    assert "Merchants" not in labels

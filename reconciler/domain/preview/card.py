@@ -73,6 +73,7 @@ class CardContext:
     images: Mapping[str, ImageFacts] | None
     will_send: bool  # the payload is about to be sent: its start date must not have passed
     changed: Collection[str] = ()  # data-field names changed on this card
+    merchant: str | None = None  # the environment's merchant id, which every template is for
 
 
 def build_card(
@@ -124,6 +125,9 @@ def build_card(
             "ticket" in context.changed,
         ),
         biz_mids=_plain("bizMids", _joined(payload.get("bizMids")), context),
+        merchant=FieldView(
+            "merchantId", visible_line(context.merchant) if context.merchant else None
+        ),
         order_page_link=_plain("orderPageLink", _shown(payload.get("orderPageLink")), context),
         detail_link=_plain("detailLink", _shown(payload.get("detailLink")), context),
         problems=tuple(_at_path(problem, locale) for problem in problems),

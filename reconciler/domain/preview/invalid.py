@@ -32,7 +32,6 @@ from reconciler.domain.preview.model import (
     CodeView,
     EntryView,
     FieldView,
-    ImageFacts,
     ImageView,
     Invalid,
     PriceView,
@@ -92,16 +91,13 @@ def lenient_payload(tree: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
     return payload
 
 
-def invalid_entry_view(
-    entry: InvalidEntry, now_ms: int, images: Mapping[str, ImageFacts] | None, slug: str
-) -> EntryView:
+def invalid_entry_view(entry: InvalidEntry, context: CardContext, slug: str) -> EntryView:
     """The page of an invalid entry: its cards as far as they can be drawn, each problem of the
     catalog check on the card and field it names; the rest above the cards."""
     tree = entry.tree()
     payload = lenient_payload(tree)
     locales = _locales(payload)
     on_card, outside = _sorted_out(entry.problems, tree, locales)
-    context = CardContext(now_ms, images, will_send=False)  # the check says what sending needs
     cards = tuple(
         with_found(build_card(entry.key, payload, locale, "catalog", context), on_card[locale])
         for locale in locales

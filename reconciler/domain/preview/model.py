@@ -144,6 +144,7 @@ class CardView:
     exposure: FieldView
     ticket: FieldView
     biz_mids: FieldView
+    merchant: FieldView  # the merchant the template is created for (the environment's)
     order_page_link: FieldView
     detail_link: FieldView
     problems: tuple[CardProblem, ...]
@@ -172,6 +173,8 @@ class EntryView:
     rows: tuple[CardRow, ...]
     # Problems no card field holds (an unknown field, a wrong intent), shown above the cards.
     entry_problems: tuple[CardProblem, ...] = ()
+    # What identifies the published template: (label, value), e.g. ("Published as", code).
+    facts: tuple[tuple[str, str], ...] = ()
 
     @property
     def problems(self) -> int:

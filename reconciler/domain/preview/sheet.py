@@ -73,6 +73,7 @@ class SheetInputs:
 
     now_ms: int
     images: Mapping[str, ImageFacts] | None
+    merchant: str | None = None  # the environment's merchant id (the plan's binding)
 
 
 def slug_of(key: str) -> str:
@@ -96,6 +97,7 @@ def preview_sheet(
 ) -> PreviewSheet:
     """One entry per step in the plan's reading order, after the invalid entries (what needs a
     person most)."""
+    inputs = dataclasses.replace(inputs, merchant=plan.binding.merchant_id)
     rank = {action: index for index, action in enumerate(ORDER)}
     steps = sorted(plan.steps, key=lambda step: (rank[step.action], step.key))
     taken = {step.key for step in steps}
@@ -104,7 +106,8 @@ def preview_sheet(
         # A key defined twice (a problem listed on its own) still gets a page per definition.
         name = entry.key if entry.key not in taken else f"{entry.key}@{entry.file}:{entry.line}"
         taken.add(name)
-        invalid.append(invalid_entry_view(entry, inputs.now_ms, inputs.images, slug_of(name)))
+        context = CardContext(inputs.now_ms, inputs.images, False, merchant=inputs.merchant)
+        invalid.append(invalid_entry_view(entry, context, slug_of(name)))
     unreadable = unreadable_files(faults.problems, faults.invalid)
     views = [_unread_view(step, unreadable, inputs) for step in steps]
     read = [view for view in views if view.action is not Invalid.INVALID]
@@ -165,7 +168,24 @@ def entry_view(step: PlanStep, inputs: SheetInputs) -> EntryView:
         title=entry_title(payload),
         source=visible_line(source) if source is not None else None,
         rows=rows,
+        facts=_published_facts(step),
     )
+
+
+def _published_facts(step: PlanStep) -> tuple[tuple[str, str], ...]:
+    """The template a step is about at AlipayHK: its code, and for a create in doubt the
+    request id to ask about."""
+    if isinstance(step, Adopt):
+        return (("Published as", visible_line(step.template_code)),)
+    if isinstance(step, Create):
+        return ()
+    record = step.recorded
+    found = []
+    if record.template_code is not None:
+        found.append(("Published as", visible_line(record.template_code)))
+    if isinstance(step, Unknown | Retry):
+        found.append(("Request id", visible_line(record.request_id)))
+    return tuple(found)
 
 
 Payload = Mapping[str, JsonValue]
@@ -235,6 +255,7 @@ def _rows(key: str, sides: _Sides, inputs: SheetInputs) -> tuple[CardRow, ...]:
                     inputs.images,
                     sent,
                     (changed.get(None, set()) | changed.get(locale, set())) if marked else (),
+                    inputs.merchant,
                 ),
             )
             for locale in _locales(payload)

@@ -23,6 +23,7 @@ from reconcile_support import Rehearsal, rehearsal
 
 from reconciler.domain.config import SANDBOX_MERCHANT_ID
 from reconciler.domain.plan_render.facts import ORDER
+from reconciler.domain.preview import slug_of
 from reconciler.domain.preview.card import SAMPLE_VALUES
 
 CSP = (
@@ -371,3 +372,36 @@ def test_entry_pages_name_the_published_template_and_the_merchant(
     assert "Merchant" in labels
     assert "Also valid at merchants" in labels
     assert "Merchants" not in labels
+
+
+def test_a_retired_entry_is_labelled_and_its_removed_file_said_so(
+    rig: Rehearsal, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    root = rig.root
+    (root / "catalog/templates/tickets/ferry-macau.yaml").unlink()
+    (root / "catalog/retired.yaml").write_text("ferry-macau: route closed\n", encoding="utf-8")
+    out = tmp_path / "site"
+    code, _, err = preview(capsys, root, "--out", str(out))
+    assert code == 0, err
+    index = parse(out / "index.html")
+    li = index.one(data_entry="ferry-macau")
+    assert li.attrs["data-action"] == "retire"
+    assert li.one(data_until="").text == "stays live until 2027-12-31 23:59 HKT"
+    assert run_cli(capsys, "-C", str(root), "apply", "--auto-approve").code == 0
+    code, _, err = preview(capsys, root, "--out", str(out))
+    assert code == 0, err
+    index = parse(out / "index.html")
+    li = index.one(data_entry="ferry-macau")
+    assert li.attrs["data-action"] == "no-op"
+    assert li.one(data_badge="").text == "retired"  # not like a live unchanged entry
+    assert li.one(data_until="").text == "stays live until 2027-12-31 23:59 HKT"
+    live = index.one(data_entry="cinema")
+    assert live.find(data_badge="") == []
+    assert live.find(data_until="") == []
+    page = parse(out / f"cards/{slug_of('ferry-macau')}.html")
+    meta = next(e for e in page.all() if e.attrs.get("class") == "meta")
+    assert "catalog/templates/tickets/ferry-macau.yaml:" in meta.text
+    assert meta.text.count("(file removed)") == 1
+    assert page.one(data_note="").text.startswith("retired earlier; stays live until 2027-12-31")
+    cinema = parse(out / f"cards/{slug_of('cinema')}.html")
+    assert "file removed" not in cinema.text

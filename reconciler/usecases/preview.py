@@ -13,7 +13,7 @@ from pydantic import JsonValue
 
 from reconciler.domain.catalog import InvalidEntry
 from reconciler.domain.config import Target
-from reconciler.domain.plan import Plan, PlanOptions
+from reconciler.domain.plan import Plan, PlanOptions, step_source
 from reconciler.domain.preview import (
     CatalogFaults,
     ImageFacts,
@@ -102,7 +102,8 @@ def build_preview(
     faults = CatalogFaults(invalid, catalog.problems)
     urls = image_urls(plan, invalid)
     images = ports.images.inspect(urls) if ports.images is not None else None
-    sheet = preview_sheet(plan, SheetInputs(now_ms=ports.clock(), images=images), faults)
+    removed = _removed_sources(target.root, plan)
+    sheet = preview_sheet(plan, SheetInputs(ports.clock(), images, removed=removed), faults)
     folder = out if out is not None else default_folder(target)
     # The default folder is ipass's own (.ipass/): no link is followed anywhere below the project.
     below = target.root if out is None else None
@@ -117,6 +118,12 @@ def build_preview(
         outside_cards=sum(len(file.problems) for file in sheet.problem_files),
         catalog_problems=len(catalog.problems),
     )
+
+
+def _removed_sources(root: Path, plan: Plan) -> frozenset[str]:
+    """The recorded source files of the plan's entries that are no longer in the project."""
+    files = {source.rsplit(":", 1)[0] for step in plan.steps if (source := step_source(step))}
+    return frozenset(file for file in files if not (root / file).is_file())
 
 
 def _scoped(inputs: PlanInputs, options: PlanOptions) -> tuple[Plan, tuple[InvalidEntry, ...]]:

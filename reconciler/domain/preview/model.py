@@ -175,6 +175,8 @@ class EntryView:
     entry_problems: tuple[CardProblem, ...] = ()
     # What identifies the published template: (label, value), e.g. ("Published as", code).
     facts: tuple[tuple[str, str], ...] = ()
+    # For a retired template (now or earlier), on the index: "stays live until ..." or "ended ...".
+    until: str | None = None
 
     @property
     def problems(self) -> int:

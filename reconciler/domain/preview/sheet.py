@@ -74,6 +74,8 @@ class SheetInputs:
     now_ms: int
     images: Mapping[str, ImageFacts] | None
     merchant: str | None = None  # the environment's merchant id (the plan's binding)
+    # Recorded source files that no longer exist (the use case looks; the domain does no I/O).
+    removed: frozenset[str] = frozenset()
 
 
 def slug_of(key: str) -> str:
@@ -157,13 +159,18 @@ def entry_view(step: PlanStep, inputs: SheetInputs) -> EntryView:
     rows = _rows(step.key, sides, inputs)
     payload = sides.catalog if sides.catalog is not None else sides.published or {}
     source = step_source(step)
+    if source is not None and source.rsplit(":", 1)[0] in inputs.removed:
+        source = f"{source} (file removed)"
+    retired = _retired(step)
+    until = _until(sides.published, inputs.now_ms) if retired else None
     return EntryView(
         key=step.key,
         slug=slug_of(step.key),
         action=step.action,
         reason=visible_line(step.reason),
-        badge="new" if isinstance(step, Create) else None,
-        note=_note(step, sides.published),
+        badge="new" if isinstance(step, Create) else "retired" if retired else None,
+        note=_note(step, until),
+        until=until,
         product=product_words(_text(payload.get("product"))),
         title=entry_title(payload),
         source=visible_line(source) if source is not None else None,
@@ -292,16 +299,35 @@ def _locales(payload: Payload) -> tuple[str, ...]:
     return present or LOCALES[:1]  # no texts at all: one card that says so
 
 
-def _note(step: PlanStep, published: Payload | None) -> str | None:
+def _retired(step: PlanStep) -> bool:
+    """Retired now, or earlier (an unchanged entry whose template is recorded retired)."""
+    return isinstance(step, Retire) or (
+        isinstance(step, NoOp) and step.recorded.status == "retired"
+    )
+
+
+def _end_of(payload: Payload | None) -> int | None:
+    end = payload.get("endDate") if payload is not None else None
+    if isinstance(end, int) and not isinstance(end, bool) and MIN_MS <= end < END_MS:
+        return end
+    return None
+
+
+def _until(published: Payload | None, now_ms: int) -> str:
+    end = _end_of(published)
+    if end is None:
+        return "stays live until its end date"
+    return f"stays live until {format_hk(end)}" if end > now_ms else f"ended {format_hk(end)}"
+
+
+def _note(step: PlanStep, until: str | None) -> str | None:
     match step:
         case Retire():
-            end = published.get("endDate") if published is not None else None
-            until = (
-                format_hk(end)
-                if isinstance(end, int) and not isinstance(end, bool) and MIN_MS <= end < END_MS
-                else "its end date"
-            )
-            return f"stays live until {until}: AlipayHK has no API to withdraw a template"
+            live = until is None or not until.startswith("ended")
+            why = "AlipayHK has no API to withdraw a template" if live else "no longer live"
+            return f"{until}: {why}"
+        case NoOp() if until is not None:
+            return f"retired earlier; {until}"
         case Vanished():
             return "gone from the catalog without being declared retired"
         case Adopt():

@@ -295,7 +295,10 @@ def test_replace_and_adopt_show_the_card_and_blocked_keeps_its_changes() -> None
     markdown = plan_markdown(make_plan(steps))
     assert "| **Subtitle** | not set | <code>All galleries</code> |" in details(markdown, key)
     assert "| Field | Published | Catalog |" in details(markdown, key)
-    assert details(markdown, key).startswith("<details><summary>🟡")  # replace stays closed
+    # A replace shows the card a reviewer must check: open, like a create.
+    assert details(markdown, key).startswith("<details open><summary>🟡")
+    assert details(markdown, "adopted").startswith("<details open><summary>")
+    assert details(markdown, "gone").startswith("<details><summary>")  # summary only
     assert "| Text |" not in details(markdown, "blocked-pass")
 
 
@@ -331,8 +334,8 @@ def test_creates_are_open_until_half_the_limit_then_collapsed_with_a_note() -> N
     assert 0 < len(opened) < 12
     assert opened == keys[: len(opened)]  # the first ones
     note = (
-        f"> [!NOTE]\n> **The other {12 - len(opened)} entries to create are collapsed** to fit "
-        "this comment's reading budget: open one to see its card.\n"
+        f"> [!NOTE]\n> **The other {12 - len(opened)} entries with a card to check are "
+        "collapsed** to fit this comment's reading budget: open one to see its card.\n"
     )
     assert markdown.count("[!NOTE]") == 1
     # The note sits just before the first collapsed create, after the last open one.
@@ -354,7 +357,7 @@ def test_collapsed_creates_and_a_cut_comment_have_both_notes() -> None:
     assert 0 < len(shown) < 40
     opened = sum(details(markdown, key).startswith("<details open>") for key in shown)
     assert 0 < opened < len(shown)
-    assert f"**The other {40 - opened} entries to create are collapsed**" in markdown
+    assert f"**The other {40 - opened} entries with a card to check are collapsed**" in markdown
     assert f"**{40 - len(shown)} of 40 entries are not shown** ({40 - len(shown)} to create)" in (
         markdown
     )
@@ -390,3 +393,18 @@ def test_a_link_is_shown_whole_and_never_linked() -> None:
 def test_a_summary_longer_than_the_limit_is_refused_even_with_no_entries() -> None:
     with pytest.raises(ValueError, match="too small"):
         plan_markdown(make_plan([]), limit=300)
+
+
+def test_replaces_are_opened_like_creates_within_the_same_budget() -> None:
+    limit = 20_000
+    steps = [replaced(f"r-{i:03d}", body(f"r-{i:03d}"), body(f"r-{i:03d}x")) for i in range(12)]
+    markdown = plan_markdown(make_plan(steps), limit=limit)
+    keys = summaries(markdown)
+    opened = [key for key in keys if details(markdown, key).startswith("<details open>")]
+    assert 0 < len(opened) < 12
+    assert opened == keys[: len(opened)]
+    assert f"**The other {12 - len(opened)} entries with a card to check are collapsed**" in (
+        markdown
+    )
+    last_open_end = markdown.index("</details>", markdown.index(f"<code>{opened[-1]}</code>"))
+    assert last_open_end < limit // 2

@@ -6,11 +6,11 @@ and shown in `<code>`, where GitHub neither links nor @-mentions. A multi-line v
 description) is one `<code>` per line joined with `<br>`, so it keeps its line breaks inside a
 table cell or a list item and no line of it can start a Markdown block.
 
-A create, replace or adopt shows its whole card, the two locales side by side. Blocked and
-unknown entries are open; creates are open too while the comment up to them stays under half
-its limit (the open cards are what a reviewer reads first), and the rest are collapsed after a
-note saying so. The comment stays under a length limit, cut at an entry boundary with a note
-when the plan is longer.
+A create, replace or adopt (and a move that publishes) shows its whole card, the two locales
+side by side. Blocked and unknown entries are open; the entries with a card are open too while
+the comment up to them stays under half its limit (the open cards are what a reviewer must
+check), and the rest are collapsed after a note saying so. The comment stays under a length
+limit, cut at an entry boundary with a note when the plan is longer.
 """
 
 from __future__ import annotations
@@ -60,11 +60,12 @@ _MARKS: Final = {
     Action.UNKNOWN: "🔴",
     Action.NOOP: "⚪",
 }
-# Opened by default: a reviewer has to act on these, or (creates, within the budget) read them.
-_OPEN: Final = frozenset({Action.BLOCKED, Action.UNKNOWN, Action.CREATE})
+# Opened by default: a reviewer has to act on these; the entries showing a card (what will be
+# published or recorded) are opened too, within the budget.
+_OPEN: Final = frozenset({Action.BLOCKED, Action.UNKNOWN})
 _OPENED: Final = "<details open>"
 _CLOSED: Final = "<details>"
-# Creates are open while the comment up to them is under 1/_OPEN_SHARE of its limit.
+# Cards are open while the comment up to them is under 1/_OPEN_SHARE of its limit.
 _OPEN_SHARE: Final = 2
 _ESCAPES: Final = {
     "&": "&amp;",
@@ -131,25 +132,26 @@ def _foot(document: PlanDocument) -> str:
 
 
 def _blocks(document: PlanDocument, used: int, open_limit: int) -> Iterator[_Block]:
-    """Every entry's block in reading order, the collapse note before the first closed create.
+    """Every entry's block in reading order, the collapse note before the first closed card.
 
-    `used` is the length of the comment before the entries: creates stay open while the
-    comment up to and including them is shorter than `open_limit`.
+    `used` is the length of the comment before the entries: the entries showing a card stay
+    open while the comment up to and including them is shorter than `open_limit`.
     """
     environment = document.binding.environment
-    creates = document.summary.create  # creates not yet shown
+    steps = attention(document)
+    cards = sum(shown_card(step) is not None for step in steps)  # cards not yet shown
     collapsing = False
-    for step in attention(document):
+    for step in steps:
         text = _entry(step, environment)
-        if step.action is Action.CREATE:
+        if shown_card(step) is not None:
             if not collapsing and used + len(text) >= open_limit:
                 collapsing = True
-                note = _collapsed_note(creates)
+                note = _collapsed_note(cards)
                 used += len(note)
                 yield _Block(note, None)
             if collapsing:
                 text = _CLOSED + text.removeprefix(_OPENED)
-            creates -= 1
+            cards -= 1
         used += len(text)
         yield _Block(text, step.action)
     for item in _unchanged_items(unchanged(document)):
@@ -157,7 +159,7 @@ def _blocks(document: PlanDocument, used: int, open_limit: int) -> Iterator[_Blo
 
 
 def _collapsed_note(count: int) -> str:
-    these = "entry to create is" if count == 1 else "entries to create are"
+    these = "entry with a card to check is" if count == 1 else "entries with a card to check are"
     return (
         f"> [!NOTE]\n> **The other {count:,} {these} collapsed** to fit this comment's "
         "reading budget: open one to see its card.\n\n"
@@ -165,12 +167,12 @@ def _collapsed_note(count: int) -> str:
 
 
 def _entry(step: StepDocument, environment: str) -> str:
-    opened = _OPENED if step.action in _OPEN else _CLOSED
+    card = shown_card(step)
+    opened = _OPENED if step.action in _OPEN or card is not None else _CLOSED
     name = step.names.en_US or step.names.zh_HK
     title = f"{_MARKS[step.action]} <b>{step.action.value}</b> {code(step.key)}"
     if name is not None:
         title += f" · {code(name)}"
-    card = shown_card(step)
     parts = [f"{opened}<summary>{title}</summary>\n\n"]
     parts.extend(_item(fact) for fact in facts(step, names=card is None))
     if card is not None:
@@ -260,7 +262,7 @@ def _cut(document: PlanDocument, head: str, blocks: list[_Block], limit: int) ->
             break
         used += len(block.text)
         shown += 1
-    if shown and blocks[shown - 1].action is None:  # a collapse note with no create after it
+    if shown and blocks[shown - 1].action is None:  # a collapse note with no card after it
         shown -= 1
     kept = blocks[:shown]
     body = "".join(block.text for block in kept)

@@ -66,6 +66,11 @@ def test_the_selection_counts_what_it_left_out() -> None:
         ("gift-cards[*]", "did you mean 'gift-card[200]'?"),
         ("tag:lunch", "did you mean 'tag:launch'?"),
         ("templates/ticket/", "did you mean 'templates/tickets/ferry.yaml'?"),
+        (
+            "gift-card",
+            "'gift-card' is a for_each file's base name: 'gift-card[*]' selects all 2 of its "
+            "entries (or the file, 'templates/gift-card.yaml'), 'gift-card[100]' one of them",
+        ),
     ],
 )
 def test_a_selector_that_matches_nothing_is_an_error_with_a_guess(selector: str, hint: str) -> None:
@@ -119,3 +124,14 @@ def test_validate_and_render_take_selectors(
     run = run_cli(capsys, "-C", str(root), "validate", "--select", "tag:nope")
     assert run.code == 1
     assert run.err.startswith("error: --select 'tag:nope' matches no entry")
+
+
+def test_preview_of_a_for_each_base_name_points_at_all_its_entries(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = copy_example(tmp_path)
+    run = run_cli(capsys, "-C", str(root), "preview", "--select", "gift-card")
+    assert run.code != 0
+    assert "error: --select 'gift-card' matches no entry" in run.err
+    assert "'gift-card[*]' selects all 3 of its entries" in run.err
+    assert "did you mean" not in run.err

@@ -111,7 +111,16 @@ def _matches_nothing(
 ) -> InvalidInput:
     pool = _pool(selector, candidates)
     guesses = difflib.get_close_matches(selector.value, sorted(pool), n=1)
-    if guesses:
+    family = _for_each_family(selector, candidates)
+    if family:
+        files = sorted({_relative(e.source.rsplit(":", 1)[0]) for e in family if e.source})
+        where = f" (or the file, {files[0]!r})" if len(files) == 1 else ""
+        hint = (
+            f"{selector.value!r} is a for_each file's base name: {selector.value + '[*]'!r} "
+            f"selects all {len(family)} of its entries{where}, "
+            f"{family[0].key!r} one of them"
+        )
+    elif guesses:
         shown = (
             guesses[0]
             if selector.kind in ("key", "glob", "path")
@@ -124,6 +133,17 @@ def _matches_nothing(
             "(gift-card[*]), folders (templates/tickets/), tag:NAME, product:NAME, type:NAME"
         )
     return InvalidInput(f"{flag} {selector.text!r} matches no entry", hint=hint)
+
+
+def _for_each_family(selector: Selector, candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The entries of a `for_each` file whose keys are `selector`'s key with an `[each]` suffix."""
+    if selector.kind != "key":
+        return []
+    prefix = selector.value + "["
+    return sorted(
+        (e for e in candidates if e.key.startswith(prefix) and e.key.endswith("]")),
+        key=lambda e: e.key,
+    )
 
 
 def _pool(selector: Selector, candidates: Sequence[Candidate]) -> set[str]:

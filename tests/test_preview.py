@@ -343,6 +343,12 @@ def test_edits_show_both_sides_with_the_changes_marked_in_plan_order(
 
     coffee = cards(parse(by_key["coffee-voucher"][1]))
     assert [c.attrs["data-side"] for c in coffee] == ["published", "catalog"] * 2
+    assert parse(by_key["coffee-voucher"][1]).one(data_note="").text == (
+        "published as a new template; the old one stays live until 2027-12-31 23:59 HKT"
+    )
+    unchanged = cards(parse(by_key["museum-pass"][1]))
+    labels = [e.text for c in unchanged for e in c.all() if e.attrs.get("class") == "card-label"]
+    assert labels == ["zh_HK · published (unchanged)", "en_US · published (unchanged)"]
     ferry = parse(by_key["ferry-macau"][1])
     assert ferry.one(data_note="").text.startswith("stays live until 2027-12-31 23:59 HKT")
     assert [c.attrs["data-side"] for c in cards(ferry)] == ["published", "published"]

@@ -373,3 +373,12 @@ def test_joiners_and_line_breaks_in_a_description_are_not_hidden_characters() ->
     ]:
         card = card_of(with_(path, value), path.split(".")[1])
         assert ProblemKind.HIDDEN_CHARACTERS not in {p.kind for p in card.problems}, path
+
+
+def test_a_field_not_set_is_named_in_the_customers_words() -> None:
+    payload = with_("localeInfo.en_US.subName", None)
+    del payload["localeInfo"]["en_US"]["name"]
+    html = render_one(card_of(payload))
+    assert html.one(data_field="subName").text == "Subtitle not set"
+    assert html.one(data_field="name").text == "Name not set"
+    assert "subName" not in html.one(data_card="").text

@@ -131,7 +131,7 @@ def test_an_invalid_catalog_is_written_with_each_problem_on_its_field_then_exits
     )
     assert lines[1:] == [
         "images not checked (see --fetch-images)",
-        "4 entries invalid and 1 problem outside the cards: the pages show why; "
+        "4 entries invalid and 1 file could not be read or rendered: the pages show why; "
         "`ipass validate` lists them",
     ]
     actions = [action for _, action, _ in entries]
@@ -319,6 +319,10 @@ def test_a_published_key_whose_file_cannot_be_read_is_invalid_not_gone(
     code, stdout, err = preview(capsys, r.root, "--out", str(out))
     assert code == 1, err
     assert "retired.yaml" not in stdout + err
+    assert stdout.splitlines()[-1] == (
+        "4 entries invalid and 2 files could not be read or rendered: the pages show why; "
+        "`ipass validate` lists them"
+    )
     actions = {key: (action, li) for key, action, li in listed(out)}
     for key, file in [
         ("museum-pass", "tickets/museum-pass.yaml"),
@@ -374,3 +378,13 @@ def test_problems_are_counted_once_each_as_validate_counts_them(
     assert "· 2 problems" in page.one(**{"class": "meta"}).text
     for locale in ("zh_HK", "en_US"):  # shown on both cards, counted once
         assert len(notes(card(page, locale), "invalid", "exposure")) == 1
+
+
+def test_the_terminal_names_only_what_is_there(tmp_path: Path, capsys: Capsys) -> None:
+    root = copy_example(tmp_path / "project")
+    build_tree(root, {"catalog/templates/bad/broken.yaml": BROKEN})
+    code, stdout, _ = preview(capsys, root, "--out", str(tmp_path / "site"))
+    assert code == 1
+    assert stdout.splitlines()[-1] == (
+        "1 file could not be read or rendered: the pages show why; `ipass validate` lists them"
+    )

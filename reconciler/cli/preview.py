@@ -104,10 +104,15 @@ def preview(
 
 def _invalid_words(result: PreviewResult) -> str:
     """Why the exit status is 1, and where to look."""
-    parts = [f"{result.invalid} {'entry' if result.invalid == 1 else 'entries'} invalid"]
-    if result.invalid_unselected:
-        parts[0] += f" ({result.invalid_unselected} not selected, so not shown)"
-    if result.outside_cards:
-        count = result.outside_cards
-        parts.append(f"{count} problem{'' if count == 1 else 's'} outside the cards")
+    parts = []
+    if result.invalid:
+        parts.append(f"{result.invalid} {'entry' if result.invalid == 1 else 'entries'} invalid")
+        if result.invalid_unselected:
+            parts[0] += f" ({result.invalid_unselected} not selected, so not shown)"
+    if result.unread_files:
+        count = result.unread_files
+        parts.append(f"{count} file{'' if count == 1 else 's'} could not be read or rendered")
+    other = result.outside_cards - result.unread_problems
+    if other:
+        parts.append(f"{other} problem{'' if other == 1 else 's'} of the catalog as a whole")
     return " and ".join(parts) + ": the pages show why; `ipass validate` lists them"

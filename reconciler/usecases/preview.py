@@ -21,6 +21,7 @@ from reconciler.domain.preview import (
     SheetInputs,
     preview_sheet,
 )
+from reconciler.domain.preview.invalid import unreadable_files
 from reconciler.domain.preview.sheet import image_urls
 from reconciler.domain.selectors import Candidate, select
 from reconciler.errors import InvalidInput
@@ -61,6 +62,9 @@ class PreviewResult:
     invalid_unselected: int = 0
     outside_cards: int = 0
     catalog_problems: int = 0
+    # Files no entry came from (they could not be read or rendered), and their problems.
+    unread_files: int = 0
+    unread_problems: int = 0
 
 
 def default_folder(target: Target) -> Path:
@@ -99,7 +103,7 @@ def build_preview(
     inputs = load_inputs(target, refuse_invalid=False)
     catalog = inputs.catalog
     plan, invalid = _scoped(inputs, options)
-    faults = CatalogFaults(invalid, catalog.problems)
+    faults = CatalogFaults(invalid, catalog.problems, catalog.entries)
     urls = image_urls(plan, invalid)
     images = ports.images.inspect(urls) if ports.images is not None else None
     removed = _removed_sources(target.root, plan)
@@ -108,6 +112,7 @@ def build_preview(
     # The default folder is ipass's own (.ipass/): no link is followed anywhere below the project.
     below = target.root if out is None else None
     written = ports.write(folder, sheet, below=below)
+    unread = unreadable_files(catalog.problems, [*catalog.entries, *catalog.invalid])
     return PreviewResult(
         written.index,
         written.pages,
@@ -117,6 +122,8 @@ def build_preview(
         invalid_unselected=len(catalog.invalid) - len(invalid),
         outside_cards=sum(len(file.problems) for file in sheet.problem_files),
         catalog_problems=len(catalog.problems),
+        unread_files=len(unread),
+        unread_problems=sum(len(found) for found in unread.values()),
     )
 
 

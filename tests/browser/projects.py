@@ -229,7 +229,9 @@ def build_invalid(project: Path, out: Path) -> Site:
     """The preview of an invalid catalog: written, then exit 1. No bodies: nothing renders."""
     done = ipass(project, "preview", "--out", str(out))
     assert done.returncode == 1, f"ipass preview exited {done.returncode}:\n{done.stderr}"
-    assert "4 entries invalid and 1 problem outside the cards: the pages show why" in done.stdout
+    assert "4 entries invalid and 1 file could not be read or rendered: the pages show why" in (
+        done.stdout
+    )
     return Site(project, out, {})
 
 

@@ -17,7 +17,7 @@ from typing import Final, TypeVar
 from pydantic import JsonValue
 from pydantic_core import PydanticCustomError
 
-from reconciler.domain.catalog import InvalidEntry
+from reconciler.domain.catalog import CatalogEntry, InvalidEntry
 from reconciler.domain.contract.codes import ResultCode
 from reconciler.domain.contract.dates import to_end_millis, to_epoch_millis
 from reconciler.domain.plan_render.facts import product_words
@@ -263,7 +263,7 @@ def unreadable_problem(problem: Problem) -> CardProblem:
 
 
 def unreadable_files(
-    problems: Iterable[Problem], placed: Iterable[InvalidEntry]
+    problems: Iterable[Problem], placed: Iterable[InvalidEntry | CatalogEntry]
 ) -> dict[str, list[Problem]]:
     """The files no entry came from (they could not be read or rendered), with their problems:
     a published key recorded from one of them is not gone, its file is broken."""

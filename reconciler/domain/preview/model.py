@@ -149,6 +149,7 @@ class CardView:
     detail_link: FieldView
     problems: tuple[CardProblem, ...]
     invalid: bool = False  # drawn from an entry that fails the catalog check: it is not sent
+    unchanged: bool = False  # the catalog's card is the published one (a no-op)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Final, assert_never
 
 from pydantic import JsonValue
 
-from reconciler.domain.catalog import InvalidEntry
+from reconciler.domain.catalog import CatalogEntry, InvalidEntry
 from reconciler.domain.contract.dates import END_MS, MIN_MS, format_hk
 from reconciler.domain.plan import (
     Adopt,
@@ -92,6 +92,7 @@ class CatalogFaults:
 
     invalid: Sequence[InvalidEntry] = ()
     problems: Sequence[Problem] = ()
+    entries: Sequence[CatalogEntry] = ()  # the valid ones (their files were read)
 
 
 def preview_sheet(
@@ -110,7 +111,7 @@ def preview_sheet(
         taken.add(name)
         context = CardContext(inputs.now_ms, inputs.images, False, merchant=inputs.merchant)
         invalid.append(invalid_entry_view(entry, context, slug_of(name)))
-    unreadable = unreadable_files(faults.problems, faults.invalid)
+    unreadable = unreadable_files(faults.problems, [*faults.entries, *faults.invalid])
     views = [_unread_view(step, unreadable, inputs) for step in steps]
     read = [view for view in views if view.action is not Invalid.INVALID]
     # A published key whose file could not be read is as invalid as one that rendered wrong.
@@ -163,13 +164,14 @@ def entry_view(step: PlanStep, inputs: SheetInputs) -> EntryView:
         source = f"{source} (file removed)"
     retired = _retired(step)
     until = _until(sides.published, inputs.now_ms) if retired else None
+    old_until = _until(sides.published, inputs.now_ms) if isinstance(step, Replace) else None
     return EntryView(
         key=step.key,
         slug=slug_of(step.key),
         action=step.action,
         reason=visible_line(step.reason),
         badge="new" if isinstance(step, Create) else "retired" if retired else None,
-        note=_note(step, until),
+        note=_note(step, until or old_until),
         until=until,
         product=product_words(_text(payload.get("product"))),
         title=entry_title(payload),
@@ -204,6 +206,7 @@ class _Sides:
     catalog: Payload | None
     changes: tuple[FieldChange, ...] = ()
     will_send: bool = False  # the catalog side is about to be sent
+    unchanged: bool = False  # published and unchanged: the catalog side is what is live
 
 
 def _sides(step: PlanStep) -> _Sides:  # noqa: PLR0911 - one arm per step kind
@@ -214,7 +217,9 @@ def _sides(step: PlanStep) -> _Sides:  # noqa: PLR0911 - one arm per step kind
             return _Sides(None, step.desired.payload)
         case NoOp():
             desired = step.desired.payload if step.desired is not None else None
-            return _Sides(step.recorded.payload if desired is None else None, desired)
+            return _Sides(
+                step.recorded.payload if desired is None else None, desired, unchanged=True
+            )
         case Blocked() | Replace() | Unknown():
             desired = step.desired.payload if step.desired is not None else None
             return _Sides(step.recorded.payload, desired, step.changes, isinstance(step, Replace))
@@ -276,6 +281,10 @@ def _rows(key: str, sides: _Sides, inputs: SheetInputs) -> tuple[CardRow, ...]:
             for locale in LOCALES
             if locale in old or locale in new
         )
+    if catalog is not None and sides.unchanged:
+        live = cards(catalog, "catalog", False, False)
+        shown = tuple(dataclasses.replace(card, unchanged=True) for card in live)
+        return (CardRow("published (unchanged)", shown),)
     if catalog is not None:
         return (CardRow("catalog", tuple(cards(catalog, "catalog", will_send, False))),)
     if published is not None:
@@ -334,7 +343,7 @@ def _note(step: PlanStep, until: str | None) -> str | None:
             code = visible_line(step.template_code)
             return f"recorded as the existing template {code}; nothing is sent"
         case Replace():
-            return "published as a new template; the old one stays live until its end date"
+            return f"published as a new template; the old one {until}"
         case _:
             return None
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import replace
 
 import pytest
-from helpers import REPO
+from helpers import REPO, run_cli
 from pydantic import JsonValue
 
 from reconciler.domain.canonical import canonical_json, sha256_hex
@@ -1103,3 +1103,17 @@ def test_renders_whatever_compute_plan_produces() -> None:
     assert steps["pending"].action is Action.RETRY
     assert steps["pending"].send is not None
     assert steps["pending"].request_id == steps["pending"].recorded_request_id
+
+
+def test_plan_help_lists_every_action_as_the_readme_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run = run_cli(capsys, "plan", "--help")
+    assert run.code == 0
+    listed = [line.split()[0] for line in run.out.splitlines() if re.match(r"^ {4}[a-z]", line)]
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("### The plan", 1)[1]
+    section = re.split(r"^#{2,3} ", section, maxsplit=1, flags=re.M)[0]
+    table = re.findall(r"^\| `([a-z-]+)` \| ", section, re.M)
+    assert listed == table
+    assert set(listed) == {action.value for action in Action}
+    assert "gone from the catalog)" not in run.out  # a key gone undeclared is blocked, not retired

@@ -5,11 +5,12 @@ published entries show both sides with the changed fields marked."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import build_tree, copy_example, run_cli
+from helpers import REPO, build_tree, copy_example, run_cli
 from preview_support import (
     FORMATS,
     Element,
@@ -411,3 +412,12 @@ def test_a_retired_entry_is_labelled_and_its_removed_file_said_so(
     assert page.one(data_note="").text.startswith("retired earlier; stays live until 2027-12-31")
     cinema = parse(out / f"cards/{slug_of('cinema')}.html")
     assert "file removed" not in cinema.text
+
+
+def test_the_readme_row_names_every_preview_option(capsys: pytest.CaptureFixture[str]) -> None:
+    run = run_cli(capsys, "preview", "--help")
+    options = set(re.findall(r"^  (--[a-z-]+)", run.out, re.M)) - {"--help"}
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    [row] = [line for line in readme.splitlines() if line.startswith("| `ipass preview ")]
+    usage = row.split("`")[1]
+    assert {option for option in options if option not in usage} == set()

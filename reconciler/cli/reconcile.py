@@ -82,11 +82,26 @@ def plan(
 ) -> int:
     """Show what apply would publish: offline, no credentials needed.
 
-    Each entry gets one action: create, no-op, blocked (a published entry was
-    edited: there is no update API), replace, retire (gone from the catalog),
-    unknown (an earlier create's outcome is not known) or retry. Exits 1 when
-    something is blocked and 5 when an outcome is unknown, so a pull request
-    cannot merge a plan that apply would refuse.
+    Each catalog and recorded entry gets one action:
+
+    \b
+      create    a new key
+      no-op     published and unchanged, or retired earlier and gone
+      move      a new key whose `moved_from:` names a published key
+      adopt     a new key with `adopt: CODE`: recorded, nothing sent
+      blocked   a published entry edited without raising `revision:`
+                (there is no update API), a published key gone from the
+                catalog without being declared retired, a retired key
+                used again, ...: the Why line says what to change
+      replace   `revision:` raised (or --replace KEY): a new template;
+                the old one stays live until its end date
+      retire    declared retired (`retired: true` in its file, or
+                listed in catalog/retired.yaml): recorded as retired
+      unknown   an earlier create's outcome is not known
+      retry     with --retry-unknown: the same request re-sent
+
+    Exits 1 when something is blocked and 5 when an outcome is unknown, so a
+    pull request cannot merge a plan that apply would refuse.
     """
     from reconciler.domain.plan_document import plan_json
     from reconciler.domain.plan_render import plan_markdown, plan_text

@@ -18,6 +18,7 @@ from reconciler.domain.templating import (
     Renderer,
     RenderLimits,
     TemplateProblem,
+    deadline,
     needs_rendering,
 )
 from reconciler.errors import InvalidInput
@@ -482,38 +483,52 @@ def test_a_loop_that_outputs_nothing_hits_the_deadline() -> None:
 
 @pytest.fixture
 def outer_alarm() -> Iterator[list[int]]:
-    """A SIGALRM handler and a running timer of someone else's (like pytest-timeout's)."""
+    """A handler and a running timer of someone else's on the deadline's own signal (a
+    profiler's, say)."""
     fired: list[int] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
         fired.append(signum)
 
-    previous_handler = signal.signal(signal.SIGALRM, handler)
-    previous_timer = signal.setitimer(signal.ITIMER_REAL, 30)
+    previous_handler = signal.signal(deadline.SIGNAL, handler)
+    previous_timer = signal.setitimer(deadline.TIMER, 30)
     try:
         yield fired
     finally:
-        signal.setitimer(signal.ITIMER_REAL, *previous_timer)
-        signal.signal(signal.SIGALRM, previous_handler)
+        signal.setitimer(deadline.TIMER, *previous_timer)
+        signal.signal(deadline.SIGNAL, previous_handler)
 
 
 def test_the_previous_handler_and_timer_are_restored(outer_alarm: list[int]) -> None:
-    handler = signal.getsignal(signal.SIGALRM)
+    handler = signal.getsignal(deadline.SIGNAL)
     renderer = Renderer(limits=RenderLimits(deadline_seconds=0.05))
     assert renderer.render("{{ 1 + 1 }}", {}) == 2
     problem_of(renderer, SILENT_LOOP)
     with renderer.deadline(0.05):
         assert renderer.render("{{ 2 }}", {}) == 2
-    assert signal.getsignal(signal.SIGALRM) is handler
-    assert 29 < signal.getitimer(signal.ITIMER_REAL)[0] <= 30
+    assert signal.getsignal(deadline.SIGNAL) is handler
+    assert 29 < signal.getitimer(deadline.TIMER)[0] <= 30
     assert outer_alarm == []
 
 
 def test_an_outer_timer_that_expires_during_a_render_still_fires(outer_alarm: list[int]) -> None:
-    signal.setitimer(signal.ITIMER_REAL, 0.01)
+    signal.setitimer(deadline.TIMER, 0.01)
     problem_of(Renderer(limits=RenderLimits(deadline_seconds=0.05)), SILENT_LOOP)
-    time.sleep(0.01)
-    assert outer_alarm == [signal.SIGALRM]
+    spent = deadline.clock()
+    while not outer_alarm and deadline.clock() - spent < 1:  # the timer counts CPU time: spend some
+        pass
+    assert outer_alarm == [deadline.SIGNAL]
+
+
+def test_the_deadline_counts_cpu_time_and_leaves_sigalrm_alone() -> None:
+    """A busy machine (time spent waiting for a core) never fails a valid catalog, and
+    pytest-timeout's SIGALRM timer is never touched."""
+    before = signal.getsignal(signal.SIGALRM)
+    renderer = Renderer(limits=RenderLimits(deadline_seconds=0.2))
+    with renderer.deadline(0.2):
+        time.sleep(0.4)  # wall time passes, no CPU time: the batch is not spent
+        assert renderer.render("{{ 1 + 1 }}", {}) == 2
+    assert signal.getsignal(signal.SIGALRM) is before
 
 
 def test_a_batch_deadline_covers_many_renders() -> None:

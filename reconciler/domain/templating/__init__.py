@@ -16,7 +16,7 @@ that holds the signing key (RELIABILITY.md invariant 7). So:
 * `{% include %}`, `{% import %}`, `{% from %}` and `{% extends %}` are refused before compiling.
 * Work is bounded by `RenderLimits`: sizes are checked *before* a big value is built (repetition,
   `**`, widths, concatenation, `%` and `str.format`, `join`, `replace`, ...), output is counted as
-  it streams, and a wall-clock deadline backs up everything else. The deadline uses SIGALRM, so it
+  it streams, and a CPU-time deadline backs up everything else. The deadline uses SIGPROF, so it
   only works in the main thread; elsewhere only the counting limits apply.
 * Numbers: every literal, operator and filter result is an int of at most `max_int_bits` or a
   finite float; inf and NaN are refused where they are made.
@@ -36,7 +36,7 @@ The modules, each holding one concern:
 * `shapes`: one compiled template per shape of value; `memo`: remembered calls of catalog macros;
 * `sandbox`: the environment and its interception of operators, calls and `str.format`;
 * `filters`: the wrapped filters; `codegen`: the compiled code's own buffers and `~`;
-* `limits`: `RenderLimits`, size estimates and capped containers; `deadline`: the SIGALRM timer;
+* `limits`: `RenderLimits`, size estimates and capped containers; `deadline`: the SIGPROF timer;
 * `budget`: `CatalogBudget`, what rendering a whole catalog may cost, and the meter counting it;
 * `parsing`: number literals within limits, loops routed through the counter;
 * `errors`: `TemplateProblem` and how a failure becomes one located line; `plain`: plain data.

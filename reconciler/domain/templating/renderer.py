@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import keyword
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from reconciler.domain.templating.budget import (
     WorkMeter,
 )
 from reconciler.domain.templating.deadline import Alarm, DeadlineExceeded
+from reconciler.domain.templating.deadline import clock as deadline_clock
 from reconciler.domain.templating.errors import (
     LIMIT_HINT,
     VALUE_FILE,
@@ -276,7 +276,7 @@ class Renderer:
         # With a catalog budget, the block's timer runs out no later than the catalog's time.
         left = meter.seconds_left()
         meter.catalog_deadline = left <= budget
-        started = time.monotonic()
+        started = deadline_clock()
         armed = False
         try:
             if left <= 0:
@@ -291,7 +291,7 @@ class Renderer:
                 alarm.batch_seconds = None
                 alarm.disarm()
             meter.catalog_deadline = False
-            meter.add_seconds(time.monotonic() - started)
+            meter.add_seconds(deadline_clock() - started)
 
     def _substitute(self, source: str, context: Mapping[str, PlainData]) -> str | int | None:
         """The value rendered without Jinja, or None if only Jinja can render it."""

@@ -24,7 +24,7 @@ Run: python benchmarks/bench_reconcile.py [--entries N] [--memory-entries M]
      [--apply-entries C] [--state-entries S] [--repeat R] [--catalog realistic|plain]
      [--only plan,memory,apply] [--render-budget SECONDS]
 
-`--render-budget` raises the catalog's render_seconds budget (wall time: see bench_validate.py).
+`--render-budget` raises the catalog's render_seconds budget (CPU time: see bench_validate.py).
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def main() -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="raise the catalog's render_seconds budget (wall time: a busy machine can spend it)",
+        help="raise the catalog's render_seconds budget (CPU seconds)",
     )
     args = parser.parse_args()
     use_render_budget(args.render_budget)

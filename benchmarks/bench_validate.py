@@ -17,8 +17,8 @@ the median of `--repeat` rounds with its range. Any render cache (`.ipass/cache/
 before each run: these are cold runs.
 
 Start-up always runs `python -m reconciler` itself. `--render-budget SECONDS` runs the other
-commands with the catalog's render_seconds budget raised: it counts wall time, so on a busy
-machine a large realistic catalog can spend the default 60 s and fail validation.
+commands with the catalog's render_seconds budget (CPU time) raised, for catalogs far larger
+than the default's.
 
 Run: python benchmarks/bench_validate.py [--entries N] [--repeat R] [--catalog realistic|plain]
      [--only validate,preview,startup] [--render-budget SECONDS]
@@ -127,7 +127,7 @@ def main() -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="raise the catalog's render_seconds budget (wall time: a busy machine can spend it)",
+        help="raise the catalog's render_seconds budget (CPU seconds)",
     )
     args = parser.parse_args()
     use_render_budget(args.render_budget)

@@ -99,8 +99,8 @@ def run(
     return Finished(sample, code, stdout if keep_stdout else b"", stderr)
 
 
-# `ipass` with the catalog's render_seconds budget raised (`use_render_budget`): the budget
-# counts wall time, so on a busy machine a large catalog can spend it, and validate fails.
+# `ipass` with the catalog's render_seconds budget (CPU time) raised (`use_render_budget`), for
+# catalogs far larger than the default budget is made for.
 BUDGETED: Final = """\
 import sys
 from reconciler.domain.templating import CatalogBudget

@@ -196,7 +196,12 @@ class Renderer:
             value = self._guarded(
                 lambda: self._execute(done, context), source, done.template, context
             )
-        # The output is charged here, inline: this runs for every value of a catalog.
+        self._charge_output(value)
+        return value
+
+    def _charge_output(self, value: PlainData) -> None:
+        """Charge a rendered value's characters to the catalog's budget; raise once it is spent
+        (this runs for every value of a catalog)."""
         meter = self._meter
         if type(value) is str:
             meter.chars += len(value)
@@ -205,7 +210,6 @@ class Renderer:
         if meter.chars > meter.max_chars:
             meter.spend("output_chars")
             raise meter.problem()
-        return value
 
     def reads(self, source: str) -> tuple[str, ...] | None:
         """The context names `source` reads, sorted (macros and globals included: no context
@@ -249,13 +253,7 @@ class Renderer:
         if not meter.affords_loops(loops):
             return self.render(source, context)  # fails where rendering runs out, located
         meter.loops += loops
-        if type(value) is str:
-            meter.chars += len(value)
-        else:
-            meter.chars += text_size(value, self._limits.max_output_chars)
-        if meter.chars > meter.max_chars:
-            meter.spend("output_chars")
-            raise meter.problem()
+        self._charge_output(value)
         return value
 
     @contextmanager

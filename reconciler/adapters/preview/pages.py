@@ -40,6 +40,16 @@ CSP: Final = (
     "form-action 'none'"
 )
 _CSS_CLASSES: Final = {"brandName": "brand", "name": "name", "subName": "sub"}
+# The customer's words for a text that is not set (not the API's names).
+_WORDS: Final = {
+    "brandName": "Brand",
+    "name": "Name",
+    "subName": "Subtitle",
+    "description": "Description",
+}
+
+
+_NO_MARKS: Final = Markup("")
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,8 @@ def _marks(field: FieldView | ImageView) -> Markup:
     In Python rather than a template macro: it runs for every field of every card, and a Jinja
     macro call costs several times more. Problem kinds are our own enum values; escaped anyway.
     """
+    if not (field.flags or field.changed or (isinstance(field, FieldView) and field.overflow)):
+        return _NO_MARKS  # most fields of most cards
     parts = []
     if field.flags:
         parts.append(Markup(' data-flagged="{}"').format(" ".join(field.flags)))
@@ -77,12 +89,30 @@ def _card_marks(card: CardView) -> Markup:
     return Markup(' data-flagged="{}"').format(" ".join(kinds)) if kinds else Markup("")
 
 
-def _details(card: CardView) -> Markup:
-    """The card's detail rows (`<dt>`/`<dd>`, one a line), each catalog value escaped once.
+def _text(field: FieldView, tag: str, css: str) -> Markup:
+    """One of the card's texts (brand, name, subtitle, description) in its element.
 
-    In Python rather than a template loop: ten rows on every card cost more as template code
-    than the markup they write.
+    In Python, as are the rows below: these run for every card, and template code costs several
+    times more than the markup it writes. Each catalog value goes through escape() once.
     """
+    head = f'<{tag} class="{css}{" unset" if field.text is None else ""}" '
+    head += f'data-field="{escape(field.name)}"{_marks(field)}>'
+    if field.text is None:
+        return Markup(f"{head}{_WORDS[field.name]} not set</{tag}>")  # noqa: S704 - escaped
+    return Markup(f"{head}<bdi>{escape(field.text)}</bdi></{tag}>")  # noqa: S704 - escaped
+
+
+def _dates(card: CardView) -> Markup:
+    rows = [
+        f'<dt>{label}</dt><dd class="{"unset" if field.text is None else ""}" '
+        f'data-field="{escape(field.name)}"{_marks(field)}>{escape(field.text or "not set")}</dd>'
+        for label, field in (("Valid from", card.start_date), ("until", card.end_date))
+    ]
+    return Markup("".join(rows))  # noqa: S704 - each value escaped above
+
+
+def _details(card: CardView) -> Markup:
+    """The card's detail rows (`<dt>`/`<dd>`, one a line), each catalog value escaped once."""
     rows = [
         _detail_row(label, field)
         for label, field in (
@@ -100,8 +130,7 @@ def _details(card: CardView) -> Markup:
         _url_row(label, view)
         for label, view in (("Logo URL", card.merchant_logo), ("Image URL", card.image))
     ]
-    # Every catalog value in the rows went through escape() in _detail_row and _url_row.
-    return Markup("".join(rows))  # noqa: S704
+    return Markup("".join(rows))  # noqa: S704 - values escaped in _detail_row, _url_row
 
 
 def _detail_row(label: str, field: FieldView) -> str:
@@ -138,6 +167,8 @@ class PageRenderer:
         env.globals["marks"] = _marks
         env.globals["card_marks"] = _card_marks
         env.globals["flags"] = _flags
+        env.globals["text"] = _text
+        env.globals["dates"] = _dates
         env.globals["details"] = _details
         env.globals["csp"] = CSP
         return env

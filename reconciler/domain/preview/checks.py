@@ -4,6 +4,7 @@ dates that passed or end before they start, images of the wrong size, ratio or w
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Final
 
@@ -57,6 +58,13 @@ def hidden_problems(name: str, value: str, *, lines: bool = False) -> list[CardP
 
 def text_problems(name: str, value: str, locale: str) -> tuple[list[CardProblem], bool]:
     """Problems of one locale text, and whether its one-line box will overflow."""
+    found, overflow = _text_problems(name, value, locale)
+    return list(found), overflow
+
+
+# A text is usually on both sides of its entry (published and catalog): measured once.
+@lru_cache(maxsize=4096)
+def _text_problems(name: str, value: str, locale: str) -> tuple[tuple[CardProblem, ...], bool]:
     found = hidden_problems(name, value, lines=name == "description")
     limit = TEXT_LIMITS.get(locale, {}).get(name)
     length = lim.vendor_length(value)
@@ -72,7 +80,7 @@ def text_problems(name: str, value: str, locale: str) -> tuple[list[CardProblem]
         )
     box = BOXES.get(name)
     if box is None:
-        return found, False
+        return tuple(found), False
     width = estimated_width(visible_line(value), box)
     wide = width > box.width_px
     if wide:
@@ -84,7 +92,7 @@ def text_problems(name: str, value: str, locale: str) -> tuple[list[CardProblem]
                 "cut on a phone",
             )
         )
-    return found, too_long or wide
+    return tuple(found), too_long or wide
 
 
 def date_problems(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import cache, lru_cache
 from types import MappingProxyType
 from typing import Final
 
@@ -56,11 +57,12 @@ _SLACK: Final = 1.02
 
 def estimated_width(text: str, box: TextBox) -> float:
     """Pixels `text` takes on one line in `box`'s font (an estimate that errs on the wide side)."""
-    ems = sum(_char_em(char) for char in text)
+    ems = sum(map(_char_em, text))
     factor = _BOLD_FACTOR if box.bold else 1.0
     return ems * box.font_px * factor * _SLACK
 
 
+@cache  # a catalog's texts draw on a few thousand characters at most
 def _char_em(char: str) -> float:
     code = ord(char)
     if 0x20 <= code < 0x7F:
@@ -78,6 +80,7 @@ def overflows(text: str, box: TextBox) -> bool:
     return estimated_width(text, box) > box.width_px
 
 
+@lru_cache(maxsize=8192)  # a card repeats many short values (codes, currencies, merchant ids)
 def visible_line(text: str) -> str:
     """One line as the page shows it: line breaks and invisible characters (bidi overrides,
     zero-width spaces, controls) written as escapes, so what a reviewer reads is what is sent."""

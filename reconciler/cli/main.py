@@ -142,8 +142,8 @@ def cli(ctx: click.Context, project_dir: Path, debug: bool) -> None:
 
     Keep card and ticket templates as YAML in catalog/, check them with
     `ipass validate`, see the exact request bodies with `ipass render`,
-    review what would be published with `ipass plan`, publish with
-    `ipass apply`.
+    review what would be published with `ipass plan` and each card as
+    customers will see it with `ipass preview`, publish with `ipass apply`.
 
     \b
     Exit codes:

@@ -80,13 +80,15 @@ def preview(
       ipass preview
       ipass preview --select product:MOVIE --out /tmp/cards
     """
+    from reconciler.cli.resolve import catalog_workers
     from reconciler.domain.plan import PlanOptions
     from reconciler.domain.text import printable
     from reconciler.usecases.preview import build_preview, preview_ports
 
     target = resolve_cached(environment, no_cache)
     ports = preview_ports(target, fetch_images=fetch_images)
-    result = build_preview(target, PlanOptions(targets, excludes), out=out, ports=ports)
+    options = PlanOptions(targets, excludes)
+    result = build_preview(target, options, out=out, ports=ports, workers=catalog_workers())
     plural = "entry" if result.entries == 1 else "entries"
     problems = f"{result.problems} problem{'' if result.problems == 1 else 's'} on the cards"
     images = (

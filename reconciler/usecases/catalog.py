@@ -226,7 +226,7 @@ def _spread(
     no pickling. Each share gets its slice of `budget` (by its number of files), so all processes
     together stay within it; each reports what its files cost.
     """
-    count = workers if workers is not None else _default_workers(len(items))
+    count = workers if workers is not None else default_workers(len(items))
     if count <= 1:
         return work(items, shared, macros, budget)
     from concurrent.futures import ProcessPoolExecutor  # only large catalogs pay for it
@@ -324,7 +324,9 @@ def _less(budget: CatalogBudget, spent: RenderCost) -> CatalogBudget:
     )
 
 
-def _default_workers(files: int) -> int:
+def default_workers(files: int) -> int:
+    """How many processes share `files` (or, for the preview, its entries): one below
+    PARALLEL_MIN_FILES, else the usable cores (at most MAX_WORKERS)."""
     if files < PARALLEL_MIN_FILES:
         return 1
     return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))

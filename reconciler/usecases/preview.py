@@ -25,6 +25,7 @@ from reconciler.domain.preview.invalid import unreadable_files
 from reconciler.domain.preview.sheet import image_urls
 from reconciler.domain.selectors import Candidate, select
 from reconciler.errors import InvalidInput
+from reconciler.usecases.catalog import default_workers
 from reconciler.usecases.plan import PlanInputs, candidate_of, load_inputs, plan_from
 
 
@@ -39,7 +40,9 @@ class Written:
 
 
 class PreviewWriter(Protocol):
-    def __call__(self, out: Path, sheet: PreviewSheet, *, below: Path | None) -> Written: ...
+    def __call__(
+        self, out: Path, sheet: PreviewSheet, *, below: Path | None, workers: int
+    ) -> Written: ...
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,8 @@ def preview_ports(target: Target, *, fetch_images: bool) -> PreviewPorts:
     from reconciler.adapters.preview.images import FetchedImages, LocalImages, fetching_session
     from reconciler.adapters.preview.site import write_site
 
-    def write(out: Path, sheet: PreviewSheet, *, below: Path | None) -> Written:
-        done = write_site(out, sheet, below=below)
+    def write(out: Path, sheet: PreviewSheet, *, below: Path | None, workers: int) -> Written:
+        done = write_site(out, sheet, below=below, workers=workers)
         return Written(done.index, done.pages)
 
     if fetch_images:
@@ -94,13 +97,20 @@ def preview_ports(target: Target, *, fetch_images: bool) -> PreviewPorts:
 
 
 def build_preview(
-    target: Target, options: PlanOptions, *, out: Path | None, ports: PreviewPorts
+    target: Target,
+    options: PlanOptions,
+    *,
+    out: Path | None,
+    ports: PreviewPorts,
+    workers: int | None = None,
 ) -> PreviewResult:
     """Plan as `ipass plan` does, check the images if a source is given, write the pages.
 
     An invalid catalog is shown, not refused: the plan covers the valid entries, and each
-    invalid one is shown first with its cards and problems (the caller exits 1 on them)."""
-    inputs = load_inputs(target, refuse_invalid=False)
+    invalid one is shown first with its cards and problems (the caller exits 1 on them).
+    `workers` processes load the catalog and write the card pages (default: the usable cores,
+    for a large catalog or many entries; 1 keeps everything in this process)."""
+    inputs = load_inputs(target, workers=workers, refuse_invalid=False)
     catalog = inputs.catalog
     plan, invalid = _scoped(inputs, options)
     faults = CatalogFaults(invalid, catalog.problems, catalog.entries)
@@ -111,7 +121,8 @@ def build_preview(
     folder = out if out is not None else default_folder(target)
     # The default folder is ipass's own (.ipass/): no link is followed anywhere below the project.
     below = target.root if out is None else None
-    written = ports.write(folder, sheet, below=below)
+    pages = workers if workers is not None else default_workers(len(sheet.entries))
+    written = ports.write(folder, sheet, below=below, workers=pages)
     unread = unreadable_files(catalog.problems, [*catalog.entries, *catalog.invalid])
     return PreviewResult(
         written.index,

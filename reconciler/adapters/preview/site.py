@@ -4,6 +4,8 @@ ipass writes only into a folder that is new, empty, or a previous preview (it ho
 file `.ipass-preview`), so `--out` pointed at the wrong folder deletes nothing. The card pages
 are written into a fresh folder beside the old ones, which is then swapped in: a reader sees the
 old pages or the new ones. Pages are not fsynced one by one: they are rebuilt by the next run.
+With `workers` > 1 the card pages are shared out (interleaved) to worker processes, each writing
+its own into the same staging folder; this process writes the rest, the index and the stylesheet.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from reconciler.adapters.files import ensure_folder, write_atomic
 from reconciler.adapters.preview.pages import PageRenderer
-from reconciler.domain.preview import PreviewSheet
+from reconciler.domain.preview import EntryView, PreviewSheet
 from reconciler.errors import InvalidInput, StorageError
 
 MARKER: Final = ".ipass-preview"
@@ -39,15 +42,16 @@ class WrittenPreview:
     pages: int
 
 
-def write_site(out: Path, sheet: PreviewSheet, *, below: Path | None = None) -> WrittenPreview:
-    """Write the preview of `sheet` into `out` (links between `below` and `out` are refused)."""
+def write_site(
+    out: Path, sheet: PreviewSheet, *, below: Path | None = None, workers: int = 1
+) -> WrittenPreview:
+    """Write the preview of `sheet` into `out` (links between `below` and `out` are refused),
+    the card pages in `workers` processes."""
     claim_folder(out, below=below)
     renderer = PageRenderer()
     staging = _staging_folder(out)
     try:
-        for entry in sheet.entries:
-            page = renderer.entry(entry, sheet.environment)
-            write_new(staging / f"{entry.slug}.html", page.encode("utf-8"))
+        _write_pages(staging, sheet, renderer, workers)
         write_atomic(out / "preview.css", renderer.stylesheet().encode("utf-8"))
         _swap_in(out, staging)
     except BaseException:
@@ -56,6 +60,44 @@ def write_site(out: Path, sheet: PreviewSheet, *, below: Path | None = None) -> 
     index = out / "index.html"
     write_atomic(index, renderer.index(sheet).encode("utf-8"))
     return WrittenPreview(index, len(sheet.entries))
+
+
+def _write_pages(staging: Path, sheet: PreviewSheet, renderer: PageRenderer, workers: int) -> None:
+    """Every card page into `staging`: here, or shared out to `workers` - 1 more processes.
+
+    Interleaved shares balance the work; spawn (not fork) is safe with threads running. Each
+    worker draws its own codes (the same drawing for the same sample). An error in a worker (a
+    StorageError) is raised here as it was raised there.
+    """
+    entries = sheet.entries
+    count = max(1, min(workers, len(entries)))
+    if count == 1:
+        _write_share(staging, entries, sheet.environment, renderer)
+        return
+    from concurrent.futures import ProcessPoolExecutor  # only large previews pay for it
+    from multiprocessing import get_context
+
+    shares = [entries[i::count] for i in range(count)]
+    with ProcessPoolExecutor(count - 1, mp_context=get_context("spawn")) as pool:
+        pending = [
+            pool.submit(_write_share, staging, share, sheet.environment) for share in shares[1:]
+        ]
+        _write_share(staging, shares[0], sheet.environment, renderer)
+        for future in pending:
+            future.result()
+
+
+def _write_share(
+    staging: Path,
+    entries: Sequence[EntryView],
+    environment: str,
+    renderer: PageRenderer | None = None,
+) -> None:
+    """The pages of `entries` (a worker process makes its own renderer)."""
+    renderer = renderer if renderer is not None else PageRenderer()
+    for entry in entries:
+        page = renderer.entry(entry, environment)
+        write_new(staging / f"{entry.slug}.html", page.encode("utf-8"))
 
 
 def claim_folder(out: Path, *, below: Path | None) -> None:

@@ -19,7 +19,8 @@ from reconciler.domain.preview import (
     ImageFacts,
     PreviewSheet,
     SheetInputs,
-    preview_sheet,
+    SheetOutline,
+    sheet_outline,
 )
 from reconciler.domain.preview.invalid import unreadable_files
 from reconciler.domain.preview.sheet import image_urls
@@ -36,12 +37,12 @@ class ImageSource(Protocol):
 @dataclass(frozen=True)
 class Written:
     index: Path
-    pages: int
+    sheet: PreviewSheet  # what the index shows
 
 
 class PreviewWriter(Protocol):
     def __call__(
-        self, out: Path, sheet: PreviewSheet, *, below: Path | None, workers: int
+        self, out: Path, outline: SheetOutline, *, below: Path | None, workers: int
     ) -> Written: ...
 
 
@@ -79,9 +80,9 @@ def preview_ports(target: Target, *, fetch_images: bool) -> PreviewPorts:
     from reconciler.adapters.preview.images import FetchedImages, LocalImages, fetching_session
     from reconciler.adapters.preview.site import write_site
 
-    def write(out: Path, sheet: PreviewSheet, *, below: Path | None, workers: int) -> Written:
-        done = write_site(out, sheet, below=below, workers=workers)
-        return Written(done.index, done.pages)
+    def write(out: Path, outline: SheetOutline, *, below: Path | None, workers: int) -> Written:
+        done = write_site(out, outline, below=below, workers=workers)
+        return Written(done.index, done.sheet)
 
     if fetch_images:
         return PreviewPorts(write, FetchedImages(fetching_session()), "fetched over https")
@@ -108,8 +109,8 @@ def build_preview(
 
     An invalid catalog is shown, not refused: the plan covers the valid entries, and each
     invalid one is shown first with its cards and problems (the caller exits 1 on them).
-    `workers` processes load the catalog and write the card pages (default: the usable cores,
-    for a large catalog or many entries; 1 keeps everything in this process)."""
+    `workers` processes load the catalog and build and write the card pages (default: the
+    usable cores, for a large catalog or many entries; 1 keeps everything in this process)."""
     inputs = load_inputs(target, workers=workers, refuse_invalid=False)
     catalog = inputs.catalog
     plan, invalid = _scoped(inputs, options)
@@ -117,16 +118,17 @@ def build_preview(
     urls = image_urls(plan, invalid)
     images = ports.images.inspect(urls) if ports.images is not None else None
     removed = _removed_sources(target.root, plan)
-    sheet = preview_sheet(plan, SheetInputs(ports.clock(), images, removed=removed), faults)
+    outline = sheet_outline(plan, SheetInputs(ports.clock(), images, removed=removed), faults)
     folder = out if out is not None else default_folder(target)
     # The default folder is ipass's own (.ipass/): no link is followed anywhere below the project.
     below = target.root if out is None else None
-    pages = workers if workers is not None else default_workers(len(sheet.entries))
-    written = ports.write(folder, sheet, below=below, workers=pages)
+    pages = workers if workers is not None else default_workers(len(outline.items))
+    written = ports.write(folder, outline, below=below, workers=pages)
+    sheet = written.sheet
     unread = unreadable_files(catalog.problems, [*catalog.entries, *catalog.invalid])
     return PreviewResult(
         written.index,
-        written.pages,
+        len(sheet.entries),
         sheet.problems,
         ports.images_from,
         invalid=sheet.invalid + len(catalog.invalid) - len(invalid),

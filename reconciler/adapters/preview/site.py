@@ -15,14 +15,25 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Final
 
 from reconciler.adapters.files import ensure_folder, write_atomic
 from reconciler.adapters.preview.pages import PageRenderer
-from reconciler.domain.preview import EntryView, PreviewSheet
+from reconciler.domain.plan import PlanStep
+from reconciler.domain.preview import (
+    EntryView,
+    IndexRow,
+    PreviewSheet,
+    SheetInputs,
+    SheetOutline,
+    page_view,
+    sheet_index,
+)
+from reconciler.domain.problems import Problem
 from reconciler.errors import InvalidInput, StorageError
 
 MARKER: Final = ".ipass-preview"
@@ -39,65 +50,82 @@ _NEW_FILE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_C
 @dataclass(frozen=True)
 class WrittenPreview:
     index: Path
-    pages: int
+    sheet: PreviewSheet  # what the index shows
 
 
 def write_site(
-    out: Path, sheet: PreviewSheet, *, below: Path | None = None, workers: int = 1
+    out: Path, outline: SheetOutline, *, below: Path | None = None, workers: int = 1
 ) -> WrittenPreview:
-    """Write the preview of `sheet` into `out` (links between `below` and `out` are refused),
+    """Write the preview of `outline` into `out` (links between `below` and `out` are refused),
     the card pages in `workers` processes."""
     claim_folder(out, below=below)
     renderer = PageRenderer()
     staging = _staging_folder(out)
     try:
-        _write_pages(staging, sheet, renderer, workers)
+        rows = _write_pages(staging, outline, renderer, workers)
         write_atomic(out / "preview.css", renderer.stylesheet().encode("utf-8"))
         _swap_in(out, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     index = out / "index.html"
+    sheet = sheet_index(outline, rows)
     write_atomic(index, renderer.index(sheet).encode("utf-8"))
-    return WrittenPreview(index, len(sheet.entries))
+    return WrittenPreview(index, sheet)
 
 
-def _write_pages(staging: Path, sheet: PreviewSheet, renderer: PageRenderer, workers: int) -> None:
-    """Every card page into `staging`: here, or shared out to `workers` - 1 more processes.
+def _write_pages(
+    staging: Path, outline: SheetOutline, renderer: PageRenderer, workers: int
+) -> list[IndexRow]:
+    """Every card page into `staging`, here or shared out to `workers` - 1 more processes; the
+    index rows in page order.
 
-    Interleaved shares balance the work; spawn (not fork) is safe with threads running. Each
-    worker draws its own codes (the same drawing for the same sample). An error in a worker (a
-    StorageError) is raised here as it was raised there.
+    Each process builds the views of its own share (only plan steps and small index rows cross
+    between processes). Interleaved shares balance the work; spawn (not fork) is safe with
+    threads running. Each worker draws its own codes (the same drawing for the same sample). An
+    error in a worker (a StorageError) is raised here as it was raised there.
     """
-    entries = sheet.entries
-    count = max(1, min(workers, len(entries)))
+    items, environment = outline.items, outline.environment
+    count = max(1, min(workers, len(items)))
+    job = _Job(staging, environment, outline.inputs, outline.unreadable)
+    share = partial(_write_share, job)
     if count == 1:
-        _write_share(staging, entries, sheet.environment, renderer)
-        return
+        return share(items, renderer)
     from concurrent.futures import ProcessPoolExecutor  # only large previews pay for it
     from multiprocessing import get_context
 
-    shares = [entries[i::count] for i in range(count)]
+    shares = [items[i::count] for i in range(count)]
+    rows: list[IndexRow | None] = [None] * len(items)
     with ProcessPoolExecutor(count - 1, mp_context=get_context("spawn")) as pool:
-        pending = [
-            pool.submit(_write_share, staging, share, sheet.environment) for share in shares[1:]
-        ]
-        _write_share(staging, shares[0], sheet.environment, renderer)
-        for future in pending:
-            future.result()
+        pending = [pool.submit(share, part) for part in shares[1:]]
+        rows[0::count] = share(shares[0], renderer)
+        for number, future in enumerate(pending, start=1):
+            rows[number::count] = future.result()
+    return [row for row in rows if row is not None]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every share needs besides its entries (sent once to each worker)."""
+
+    staging: Path
+    environment: str
+    inputs: SheetInputs
+    unreadable: Mapping[str, Sequence[Problem]]
 
 
 def _write_share(
-    staging: Path,
-    entries: Sequence[EntryView],
-    environment: str,
-    renderer: PageRenderer | None = None,
-) -> None:
-    """The pages of `entries` (a worker process makes its own renderer)."""
+    job: _Job, items: Sequence[EntryView | PlanStep], renderer: PageRenderer | None = None
+) -> list[IndexRow]:
+    """The views and pages of `items`, and their index rows (a worker makes its own renderer)."""
     renderer = renderer if renderer is not None else PageRenderer()
-    for entry in entries:
-        page = renderer.entry(entry, environment)
-        write_new(staging / f"{entry.slug}.html", page.encode("utf-8"))
+    rows = []
+    for item in items:
+        entry = page_view(item, job.inputs, job.unreadable)
+        page = renderer.entry(entry, job.environment)
+        write_new(job.staging / f"{entry.slug}.html", page.encode("utf-8"))
+        rows.append(IndexRow.of(entry))
+    return rows
 
 
 def claim_folder(out: Path, *, below: Path | None) -> None:

@@ -17,13 +17,22 @@ from reconciler.domain.preview.model import (
     FieldView,
     ImageFacts,
     ImageView,
+    IndexRow,
     Invalid,
     PreviewSheet,
     PriceView,
     ProblemFile,
     ProblemKind,
 )
-from reconciler.domain.preview.sheet import CatalogFaults, SheetInputs, preview_sheet, slug_of
+from reconciler.domain.preview.sheet import (
+    CatalogFaults,
+    SheetInputs,
+    SheetOutline,
+    page_view,
+    sheet_index,
+    sheet_outline,
+    slug_of,
+)
 
 __all__ = [
     "LOCALES",
@@ -37,12 +46,16 @@ __all__ = [
     "FieldView",
     "ImageFacts",
     "ImageView",
+    "IndexRow",
     "Invalid",
     "PreviewSheet",
     "PriceView",
     "ProblemFile",
     "ProblemKind",
     "SheetInputs",
-    "preview_sheet",
+    "SheetOutline",
+    "page_view",
+    "sheet_index",
+    "sheet_outline",
     "slug_of",
 ]

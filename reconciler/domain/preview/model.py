@@ -202,10 +202,39 @@ class ProblemFile:
 
 
 @dataclass(frozen=True)
+class IndexRow:
+    """What the index shows of an entry (its page shows the rest)."""
+
+    key: str
+    slug: str
+    action: Action | Invalid
+    badge: str | None
+    until: str | None
+    title: str
+    product: str
+    problems: int
+
+    @classmethod
+    def of(cls, view: EntryView) -> IndexRow:
+        return cls(
+            view.key,
+            view.slug,
+            view.action,
+            view.badge,
+            view.until,
+            view.title,
+            view.product,
+            view.problems,
+        )
+
+
+@dataclass(frozen=True)
 class PreviewSheet:
+    """The index: a row per entry, in page order (the pages are written from the views)."""
+
     environment: str
     summary: str
-    entries: tuple[EntryView, ...]
+    entries: tuple[IndexRow, ...]
     problem_files: tuple[ProblemFile, ...] = ()
 
     @property

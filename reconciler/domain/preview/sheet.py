@@ -45,8 +45,10 @@ from reconciler.domain.preview.model import (
     CardView,
     EntryView,
     ImageFacts,
+    IndexRow,
     Invalid,
     PreviewSheet,
+    ProblemFile,
     Side,
 )
 from reconciler.domain.problems import Problem
@@ -95,16 +97,30 @@ class CatalogFaults:
     entries: Sequence[CatalogEntry] = ()  # the valid ones (their files were read)
 
 
-def preview_sheet(
+@dataclass(frozen=True)
+class SheetOutline:
+    """The sheet before its views: the entries in page order (an invalid entry's view already
+    built, a plan step's view still to build with `page_view`), and the index's summary."""
+
+    environment: str
+    summary: str
+    items: tuple[EntryView | PlanStep, ...]
+    problem_files: tuple[ProblemFile, ...]
+    inputs: SheetInputs
+    # Unreadable files' problems, for the steps whose recorded file could not be read.
+    unreadable: Mapping[str, Sequence[Problem]]
+
+
+def sheet_outline(
     plan: Plan, inputs: SheetInputs, faults: CatalogFaults = CatalogFaults()
-) -> PreviewSheet:
+) -> SheetOutline:
     """One entry per step in the plan's reading order, after the invalid entries (what needs a
-    person most)."""
+    person most). Only the invalid entries' views are built here."""
     inputs = dataclasses.replace(inputs, merchant=plan.binding.merchant_id)
     rank = {action: index for index, action in enumerate(ORDER)}
     steps = sorted(plan.steps, key=lambda step: (rank[step.action], step.key))
     taken = {step.key for step in steps}
-    invalid = []
+    invalid: list[EntryView | PlanStep] = []
     for entry in sorted(faults.invalid, key=lambda entry: (entry.key, entry.file)):
         # A key defined twice (a problem listed on its own) still gets a page per definition.
         name = entry.key if entry.key not in taken else f"{entry.key}@{entry.file}:{entry.line}"
@@ -112,20 +128,50 @@ def preview_sheet(
         context = CardContext(inputs.now_ms, inputs.images, False, merchant=inputs.merchant)
         invalid.append(invalid_entry_view(entry, context, slug_of(name)))
     unreadable = unreadable_files(faults.problems, [*faults.entries, *faults.invalid])
-    views = [_unread_view(step, unreadable, inputs) for step in steps]
-    read = [view for view in views if view.action is not Invalid.INVALID]
     # A published key whose file could not be read is as invalid as one that rendered wrong.
-    invalid += sorted((v for v in views if v.action is Invalid.INVALID), key=lambda v: v.key)
-    entries = (*invalid, *read)
-    counts = [(a, sum(1 for e in entries if e.action is a)) for a in ORDER]
+    unread = sorted((s for s in steps if _unread_problems(s, unreadable)), key=lambda s: s.key)
+    read = [step for step in steps if not _unread_problems(step, unreadable)]
+    invalid += unread
+    counts = [(a, sum(1 for step in read if step.action is a)) for a in ORDER]
     parts = [f"{count} {COUNTED[action]}" for action, count in counts if count]
     if invalid:
         parts.insert(0, f"{len(invalid)} invalid")
-    summary = f"{len(entries)} entries for {plan.binding.environment}: " + (
+    summary = f"{len(invalid) + len(read)} entries for {plan.binding.environment}: " + (
         ", ".join(parts) if parts else "none in scope"
     )
     files = problem_files(faults.problems, faults.invalid)
-    return PreviewSheet(plan.binding.environment, summary, entries, tuple(files))
+    return SheetOutline(
+        plan.binding.environment,
+        summary,
+        (*invalid, *read),
+        tuple(files),
+        inputs,
+        {file: unreadable[file] for s in unread if (file := _recorded_file(s)) is not None},
+    )
+
+
+def page_view(
+    item: EntryView | PlanStep, inputs: SheetInputs, unreadable: Mapping[str, Sequence[Problem]]
+) -> EntryView:
+    """The view of an outline's entry (`inputs` and `unreadable` are the outline's)."""
+    return item if isinstance(item, EntryView) else _unread_view(item, unreadable, inputs)
+
+
+def sheet_index(outline: SheetOutline, rows: Sequence[IndexRow]) -> PreviewSheet:
+    """The index of the outline, from the rows of its views in page order."""
+    return PreviewSheet(outline.environment, outline.summary, tuple(rows), outline.problem_files)
+
+
+def _recorded_file(step: PlanStep) -> str | None:
+    source = step.recorded.source if isinstance(step, Vanished) else None
+    return source.rsplit(":", 1)[0] if source is not None else None
+
+
+def _unread_problems(
+    step: PlanStep, unreadable: Mapping[str, Sequence[Problem]]
+) -> Sequence[Problem]:
+    file = _recorded_file(step)
+    return unreadable.get(file, ()) if file is not None else ()
 
 
 def _unread_view(
@@ -135,8 +181,7 @@ def _unread_view(
     file could not be read or rendered, an invalid entry naming the file's problem (it was not
     removed: nothing says retire it)."""
     view = entry_view(step, inputs)
-    source = step.recorded.source if isinstance(step, Vanished) else None
-    found = unreadable.get(source.rsplit(":", 1)[0], ()) if source is not None else ()
+    found = _unread_problems(step, unreadable)
     if not found:
         return view
     first = found[0]

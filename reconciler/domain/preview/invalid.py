@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 from reconciler.domain.catalog import CatalogEntry, InvalidEntry
 from reconciler.domain.contract.codes import ResultCode
 from reconciler.domain.contract.dates import to_end_millis, to_epoch_millis
+from reconciler.domain.plan import PlanStep, Vanished
 from reconciler.domain.plan_render.facts import product_words
 from reconciler.domain.preview.card import CardContext, build_card, entry_title
 from reconciler.domain.preview.measure import visible_line
@@ -273,3 +274,37 @@ def unreadable_files(
         if problem.file not in rendered:
             found.setdefault(problem.file, []).append(problem)
     return found
+
+
+def recorded_file(step: PlanStep) -> str | None:
+    """The file a published key gone from the catalog was recorded from."""
+    source = step.recorded.source if isinstance(step, Vanished) else None
+    return source.rsplit(":", 1)[0] if source is not None else None
+
+
+def unread_problems(
+    step: PlanStep, unreadable: Mapping[str, Sequence[Problem]]
+) -> Sequence[Problem]:
+    """The problems of the file `step`'s key was recorded from, if it could not be read."""
+    file = recorded_file(step)
+    return unreadable.get(file, ()) if file is not None else ()
+
+
+def unreadable_view(view: EntryView, found: Sequence[Problem]) -> EntryView:
+    """The entry of a published key missing from the catalog because its recorded file could
+    not be read or rendered: invalid, naming the file's problem (it was not removed: nothing
+    says retire it)."""
+    first = found[0]
+    more = len(found) - 1
+    reason = (
+        f"invalid: its file could not be read: {first}"
+        + (f" (and {more} more problem{'' if more == 1 else 's'})" if more else "")
+        + "; the card shows what is published, unchanged until the file is fixed"
+    )
+    return dataclasses.replace(
+        view,
+        action=Invalid.INVALID,
+        reason=visible_line(reason),
+        note=None,
+        entry_problems=tuple(unreadable_problem(problem) for problem in found),
+    )

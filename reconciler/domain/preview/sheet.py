@@ -35,8 +35,10 @@ from reconciler.domain.preview.card import CardContext, build_card, entry_title
 from reconciler.domain.preview.invalid import (
     invalid_entry_view,
     problem_files,
+    recorded_file,
+    unread_problems,
     unreadable_files,
-    unreadable_problem,
+    unreadable_view,
 )
 from reconciler.domain.preview.measure import visible_line
 from reconciler.domain.preview.model import (
@@ -46,7 +48,6 @@ from reconciler.domain.preview.model import (
     EntryView,
     ImageFacts,
     IndexRow,
-    Invalid,
     PreviewSheet,
     ProblemFile,
     Side,
@@ -129,8 +130,8 @@ def sheet_outline(
         invalid.append(invalid_entry_view(entry, context, slug_of(name)))
     unreadable = unreadable_files(faults.problems, [*faults.entries, *faults.invalid])
     # A published key whose file could not be read is as invalid as one that rendered wrong.
-    unread = sorted((s for s in steps if _unread_problems(s, unreadable)), key=lambda s: s.key)
-    read = [step for step in steps if not _unread_problems(step, unreadable)]
+    unread = sorted((s for s in steps if unread_problems(s, unreadable)), key=lambda s: s.key)
+    read = [step for step in steps if not unread_problems(step, unreadable)]
     invalid += unread
     counts = [(a, sum(1 for step in read if step.action is a)) for a in ORDER]
     parts = [f"{count} {COUNTED[action]}" for action, count in counts if count]
@@ -146,7 +147,7 @@ def sheet_outline(
         (*invalid, *read),
         tuple(files),
         inputs,
-        {file: unreadable[file] for s in unread if (file := _recorded_file(s)) is not None},
+        {file: unreadable[file] for s in unread if (file := recorded_file(s)) is not None},
     )
 
 
@@ -162,42 +163,12 @@ def sheet_index(outline: SheetOutline, rows: Sequence[IndexRow]) -> PreviewSheet
     return PreviewSheet(outline.environment, outline.summary, tuple(rows), outline.problem_files)
 
 
-def _recorded_file(step: PlanStep) -> str | None:
-    source = step.recorded.source if isinstance(step, Vanished) else None
-    return source.rsplit(":", 1)[0] if source is not None else None
-
-
-def _unread_problems(
-    step: PlanStep, unreadable: Mapping[str, Sequence[Problem]]
-) -> Sequence[Problem]:
-    file = _recorded_file(step)
-    return unreadable.get(file, ()) if file is not None else ()
-
-
 def _unread_view(
     step: PlanStep, unreadable: Mapping[str, Sequence[Problem]], inputs: SheetInputs
 ) -> EntryView:
-    """The entry of `step`; for a published key missing from the catalog because its recorded
-    file could not be read or rendered, an invalid entry naming the file's problem (it was not
-    removed: nothing says retire it)."""
     view = entry_view(step, inputs)
-    found = _unread_problems(step, unreadable)
-    if not found:
-        return view
-    first = found[0]
-    more = len(found) - 1
-    reason = (
-        f"invalid: its file could not be read: {first}"
-        + (f" (and {more} more problem{'' if more == 1 else 's'})" if more else "")
-        + "; the card shows what is published, unchanged until the file is fixed"
-    )
-    return dataclasses.replace(
-        view,
-        action=Invalid.INVALID,
-        reason=visible_line(reason),
-        note=None,
-        entry_problems=tuple(unreadable_problem(problem) for problem in found),
-    )
+    found = unread_problems(step, unreadable)
+    return unreadable_view(view, found) if found else view
 
 
 def entry_view(step: PlanStep, inputs: SheetInputs) -> EntryView:
